@@ -1,0 +1,178 @@
+"""The ``l3a`` command: search, build, demo, serve.
+
+Bad arguments and orders that match nothing end with one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from api.settings import Settings
+from api.sources import resolve_source
+from engine.errors import EngineError, InvalidParameter
+from engine.methods import METHODS
+from engine.period import parse_period
+
+
+class UsageError(Exception):
+    """A command-line argument is wrong; the message says which."""
+
+
+def parse_bbox(text: str) -> tuple[float, float, float, float]:
+    """``W,S,E,N`` in degrees, checked for order and range."""
+    try:
+        west, south, east, north = (float(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"--bbox: {text!r} is not W,S,E,N (four numbers)") from None
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise UsageError(f"--bbox: {text!r} must satisfy -180 <= W < E <= 180, -90 <= S < N <= 90")
+    return west, south, east, north
+
+
+def _progress_bar(fraction: float, message: str) -> None:
+    width = 30
+    filled = int(round(fraction * width))
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%} {message:<40}")
+    if fraction >= 1.0:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def _search(args: argparse.Namespace, settings: Settings) -> list[Any]:
+    from catalog.search import search
+
+    period = parse_period(args.period)
+    start, end = period.search_interval()
+    source = resolve_source(args.source or settings.source, settings.data_dir)
+    return search(source, parse_bbox(args.bbox), start, end, max_cloud=args.max_cloud)
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    """List the normalized items of a search."""
+    items = _search(args, settings)
+    for item in items:
+        if args.json:
+            print(json.dumps({
+                "id": item.id, "datetime": item.datetime.isoformat(),
+                "collection": item.collection, "cloud_cover": item.cloud_cover,
+                "processing_baseline": item.processing_baseline,
+                "mask": item.masks.flavour.value, "acquisition": item.acquisition_key,
+                "bands": {name: {"href": a.href, "scale": a.scale, "offset": a.offset}
+                          for name, a in item.bands.items()},
+            }))
+        else:
+            cloud = "-" if item.cloud_cover is None else f"{item.cloud_cover:5.1f}%"
+            print(f"{item.datetime:%Y-%m-%d %H:%M}  {cloud:>6}  {item.id}")
+    if not args.json:
+        print(f"{len(items)} items", file=sys.stderr)
+    return 0
+
+
+def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
+    """Search, then build one product folder."""
+    from engine.pipeline import Order, build_product
+
+    bands = tuple(b.strip() for b in args.bands.split(",") if b.strip())
+    order = Order(
+        bbox=parse_bbox(args.bbox), period=parse_period(args.period), method=args.method,
+        bands=bands, resolution=args.resolution, epsg=args.crs,
+        cloud_dilation_m=args.cloud_dilation,
+    )
+    _check_bands(bands)
+    items = _search(args, settings)
+    out = build_product(order, items, Path(args.out), scheduler=settings.dask_scheduler,
+                        progress=None if args.quiet else _progress_bar)
+    print(out)
+    return 0
+
+
+def _check_bands(bands: Sequence[str]) -> None:
+    from catalog.model import BAND_ID
+
+    unknown = [b for b in bands if b not in BAND_ID]
+    if unknown or not bands:
+        raise InvalidParameter("bands", f"unknown {unknown}; choose from {', '.join(BAND_ID)}")
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the demo catalogue."""
+    from catalog.demo import write_demo
+
+    path = write_demo(Path(args.out), seed=args.seed, flavour=args.flavour,
+                      cloud_regime=args.regime)
+    print(path)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the HTTP service."""
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(settings), host=args.host, port=args.port)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="l3a", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def where(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--source", help="'demo', a preset, a STAC API URL or an item file")
+        p.add_argument("--bbox", required=True, help="W,S,E,N in degrees")
+        p.add_argument("--period", required=True, help="YYYY-MM, YYYY-Qn, YYYY or START/END")
+        p.add_argument("--max-cloud", type=float, default=None, help="max eo:cloud_cover, %%")
+
+    search = commands.add_parser("search", help="list the L2A items of a search")
+    where(search)
+    search.add_argument("--json", action="store_true", help="one JSON object a line")
+    search.set_defaults(run=cmd_search)
+
+    build = commands.add_parser("build", help="build a mosaic product")
+    where(build)
+    build.add_argument("--method", default="synthesis", choices=sorted(METHODS))
+    build.add_argument("--bands", default="blue,green,red,nir")
+    build.add_argument("--resolution", type=int, default=10, choices=(10, 20, 60))
+    build.add_argument("--crs", type=int, default=None, help="EPSG code (default: UTM zone)")
+    build.add_argument("--cloud-dilation", type=float, default=0.0, help="metres")
+    build.add_argument("--out", required=True, help="product folder to create")
+    build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.set_defaults(run=cmd_build)
+
+    demo = commands.add_parser("demo", help="write the offline demo catalogue")
+    demo.add_argument("--out", required=True)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--flavour", choices=("scl", "maja"), default="scl")
+    demo.add_argument("--regime", choices=("mixed", "clear", "half", "overcast"),
+                      default="mixed")
+    demo.set_defaults(run=cmd_demo)
+
+    serve = commands.add_parser("serve", help="run the HTTP service on the embedded demo")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(run=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``l3a`` console script."""
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    from catalog.errors import CatalogError
+
+    try:
+        code: int = args.run(args, settings)
+        return code
+    except (UsageError, EngineError, CatalogError, FileExistsError) as exc:
+        print(f"l3a: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

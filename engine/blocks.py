@@ -1,0 +1,131 @@
+"""The per-block functions the pipeline maps over dask blocks.
+
+Each block holds every observation and band of a window of pixels. These functions are pure
+numpy: masks -> classes, same-acquisition merge, and the method's reduction. The pipeline
+hands them a `BlockContext` with everything that is not pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from catalog.model import MaskFlavour
+from engine import cloud_weight
+from engine.acquisitions import merge_first_valid
+from engine.masks import classify_scl, dilate_clouds, scl_from_maja
+from engine.methods.base import F32, U8, Method, ObsClass, Observations
+
+
+@dataclass(frozen=True)
+class BlockContext:
+    """What a block needs besides its pixels. Picklable, so it travels to dask workers."""
+
+    method: Method
+    bands: tuple[str, ...]  # loaded bands, axis B of the DN
+    output_bands: tuple[int, ...]  # indices into ``bands`` of the ordered bands
+    flavour: MaskFlavour
+    groups: tuple[tuple[int, ...], ...]  # observation indices of each acquisition
+    scale: F32  # (T, B) per merged observation
+    offset: F32  # (T, B)
+    days: F32  # (T,) days from the central date, per merged observation
+    aot_scale: F32 | None  # (T_items,) DN -> AOT, NaN where an item has no AOT
+    dilation_px: int
+    factor: int  # output pixels per 240 m cloud-weight cell
+    overlap: int  # pixels of overlap the mask blocks carry (for dilation)
+    gs: F32 | None = None  # (T, Yc, Xc) small-sigma cloud field, for methods that need it
+    gl: F32 | None = None
+
+    @property
+    def group_lists(self) -> list[list[int]]:
+        """Groups as lists, the form `merge_first_valid` takes."""
+        return [list(g) for g in self.groups]
+
+
+def _trim(array: npt.NDArray[Any], overlap: int) -> npt.NDArray[Any]:
+    return array[..., overlap:-overlap, overlap:-overlap] if overlap else array
+
+
+def classes_and_scl(masks: npt.NDArray[Any], ctx: BlockContext) -> tuple[U8, U8]:
+    """Classes and SCL-like values (T_items, Y, X) of a mask block (T_items, M, Y, X).
+
+    The block may carry ``ctx.overlap`` pixels of margin (for cloud dilation); the result is
+    trimmed to the core block.
+    """
+    if ctx.flavour is MaskFlavour.SCL:
+        scl = masks[:, 0]
+        classes = classify_scl(scl)
+        scl = scl.astype(np.uint8)
+    else:
+        clm, mg2 = masks[:, 0], masks[:, 1]
+        # MAJA masks are 0 both for "clear" and outside the swath; data presence comes from
+        # the reflectance (checked later), so here every pixel counts as observed.
+        scl = scl_from_maja(clm, mg2, np.ones(clm.shape, dtype=bool))
+        classes = classify_scl(scl)
+    if ctx.dilation_px:
+        before = classes
+        classes = dilate_clouds(classes, ctx.dilation_px)
+        # Pixels the dilation made cloudy read as "cloud, high probability" downstream too.
+        scl = np.where(classes != before, np.uint8(9), scl).astype(np.uint8)
+    return _trim(classes, ctx.overlap), _trim(scl, ctx.overlap)
+
+
+def coarse_cloud_block(masks: npt.NDArray[Any], ctx: BlockContext) -> F32:
+    """Pass 1: share of cloud in each 240 m cell of the block, per acquisition (T, Yc, Xc)."""
+    classes, _ = classes_and_scl(masks, ctx)
+    has_data = classes != ObsClass.NODATA
+    merged = merge_first_valid(classes, has_data, ctx.group_lists)
+    valid = merged != ObsClass.NODATA
+    return cloud_weight.coarse_cloud_fraction(merged == ObsClass.CLOUD, valid, ctx.factor)
+
+
+def reduce_block(
+    dn: npt.NDArray[np.uint16],
+    masks: npt.NDArray[Any],
+    aot: npt.NDArray[Any] | None,
+    ctx: BlockContext,
+    block_info: dict[Any, Any] | None = None,
+) -> F32:
+    """Pass 2: the method's output for one block, stacked (B_out + Q, Y, X) float32."""
+    classes, scl = classes_and_scl(masks, ctx)
+    has_data = (dn[:, 0] != 0) & (classes != ObsClass.NODATA)
+    groups = ctx.group_lists
+    dn_merged = merge_first_valid(dn, has_data, groups)
+    classes = merge_first_valid(classes, has_data, groups)
+    scl = merge_first_valid(scl, has_data, groups)
+    merged_has_data = merge_first_valid(has_data, has_data, groups)
+    classes = np.where(merged_has_data, classes, np.uint8(ObsClass.NODATA)).astype(np.uint8)
+
+    aot_values: F32 | None = None
+    if aot is not None and ctx.aot_scale is not None:
+        tau = aot[:, 0].astype(np.float32) * ctx.aot_scale[:, None, None]
+        tau[aot[:, 0] == 0] = np.nan
+        aot_values = merge_first_valid(tau, has_data, groups)
+
+    weight_cloud: F32 | None = None
+    if ctx.method.needs_cloud_weight and ctx.gs is not None and ctx.gl is not None:
+        location = block_info[0]["array-location"] if block_info else [(0, 0)] * 4
+        y0, x0 = location[-2][0], location[-1][0]
+        weight_cloud = cloud_weight.cloud_weight_block(
+            ctx.gs, ctx.gl, ctx.factor, y0, x0, classes.shape[-2:],
+            classes == ObsClass.CLOUD,
+        )
+
+    obs = Observations(
+        dn=dn_merged,
+        scale=ctx.scale,
+        offset=ctx.offset,
+        bands=ctx.bands,
+        classes=classes,
+        scl=scl,
+        days=ctx.days,
+        aot=aot_values,
+        cloud_weight=weight_cloud,
+    )
+    result = ctx.method.reduce(obs)
+    layers = [result.reflectance[i] for i in ctx.output_bands]
+    layers += [np.asarray(result.quality[q.key], dtype=np.float32) for q in ctx.method.quality]
+    return np.stack(layers).astype(np.float32, copy=False)

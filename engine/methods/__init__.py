@@ -1,0 +1,64 @@
+"""The registry of mosaicking methods.
+
+A method is built for a period (the synthesis' date weight depends on its half window), so the
+registry maps each name to a factory. The API turns the registry's keys into the allowed
+values of its ``method`` field, and the CLI into its ``--method`` choices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from engine.errors import InvalidParameter
+from engine.methods.base import Method
+from engine.period import Period
+
+
+def _synthesis(period: Period) -> Method:
+    from engine.methods.synthesis import Synthesis
+
+    return Synthesis(half_window_days=period.half_window_days)
+
+
+def _composite(period: Period) -> Method:
+    from engine.methods.composite import Composite
+
+    return Composite()
+
+
+def _median(period: Period) -> Method:
+    from engine.methods.percentile import MEDIAN
+
+    return MEDIAN
+
+
+def _q25(period: Period) -> Method:
+    from engine.methods.percentile import Q25
+
+    return Q25
+
+
+METHODS: dict[str, Callable[[Period], Method]] = {
+    "synthesis": _synthesis,
+    "composite": _composite,
+    "median": _median,
+    "q25": _q25,
+}
+
+DESCRIPTIONS: dict[str, str] = {
+    "synthesis": "WASP-style weighted average of cloud-free observations at the central date",
+    "composite": "S2GM-style best available pixel (medoid / short-term composite), with its date",
+    "median": "per-band median of valid observations (the common cloudless-mosaic baseline)",
+    "q25": "per-band first quartile of valid observations (darker, fewer residual clouds)",
+}
+
+
+def get_method(name: str, period: Period) -> Method:
+    """The method called ``name``, built for ``period``."""
+    try:
+        factory = METHODS[name]
+    except KeyError:
+        raise InvalidParameter(
+            "method", f"{name!r} is not one of {', '.join(METHODS)}"
+        ) from None
+    return factory(period)

@@ -1,0 +1,117 @@
+"""What every reduction method sees and returns: numpy arrays of one spatial block.
+
+Methods are pure functions of arrays. The pipeline maps them over dask blocks that hold every
+observation and every band of a window of pixels, so a method never needs dask itself, and
+the same call serves numpy tests and dask runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+F32 = npt.NDArray[np.float32]
+U8 = npt.NDArray[np.uint8]
+U16 = npt.NDArray[np.uint16]
+
+
+class ObsClass(IntEnum):
+    """Per-observation pixel class, from the item's mask driver. Also the synthesis FLG codes."""
+
+    NODATA = 0  # no data, defective, saturated or an invalid mask value
+    CLOUD = 1  # cloud or cloud shadow (SCL 3, 8, 9, 10; MAJA CLM bit 0)
+    SNOW = 2
+    WATER = 3
+    LAND = 4
+
+
+@dataclass(frozen=True)
+class Observations:
+    """Every observation of one block of pixels, sorted by (datetime, id).
+
+    Attributes:
+        dn: raw digital numbers, uint16 (T, B, Y, X); 0 is nodata.
+        scale: per observation and band, float32 (T, B): reflectance = dn * scale + offset.
+        offset: float32 (T, B).
+        bands: common names of the B bands, in order.
+        classes: ObsClass codes, uint8 (T, Y, X).
+        scl: Sen2Cor scene classes, uint8 (T, Y, X); for MAJA items, an equivalent built
+            from its masks (4 land, 6 water, 9 cloud, 11 snow, 0 nodata).
+        days: float32 (T,), signed days of each observation from the central date.
+        aot: aerosol optical thickness at 550 nm, float32 (T, Y, X), NaN where unknown;
+            None when no item has AOT.
+        cloud_weight: W_cloud of the synthesis, float32 (T, Y, X), computed by the pipeline
+            at coarse resolution over the whole order; None for methods that do not use it.
+    """
+
+    dn: U16
+    scale: F32
+    offset: F32
+    bands: tuple[str, ...]
+    classes: U8
+    scl: U8
+    days: F32
+    aot: F32 | None = None
+    cloud_weight: F32 | None = None
+
+    def reflectance(self, band: str) -> F32:
+        """Surface reflectance of one band for every observation, float32 (T, Y, X), NaN nodata."""
+        b = self.bands.index(band)
+        dn = self.dn[:, b]
+        rho = dn.astype(np.float32)
+        rho *= self.scale[:, b, None, None]
+        rho += self.offset[:, b, None, None]
+        rho[dn == 0] = np.nan
+        return rho
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(Y, X) of the block."""
+        return (int(self.dn.shape[-2]), int(self.dn.shape[-1]))
+
+
+@dataclass(frozen=True)
+class QualityLayer:
+    """A per-pixel quality output of a method, written as its own COG asset."""
+
+    key: str
+    dtype: str
+    nodata: float | None
+    description: str
+    #: Meaning of each value of a categorical layer, for the STAC item (classification).
+    classes: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """What a method returns for one block.
+
+    Attributes:
+        reflectance: float32 (B, Y, X), NaN where the pixel has no value.
+        quality: per quality key, an array (Y, X) in any numeric dtype; the writer casts it to
+            the layer's dtype.
+    """
+
+    reflectance: F32
+    quality: dict[str, npt.NDArray[np.generic]]
+
+
+class Method(Protocol):
+    """A mosaicking method: a name, its quality layers, and a pure block reduction."""
+
+    name: str
+    description: str
+    quality: tuple[QualityLayer, ...]
+    #: True when the pipeline must compute ``Observations.cloud_weight`` for it.
+    needs_cloud_weight: bool
+    #: Bands the method needs to choose, loaded even when the order does not ask for them
+    #: (the composite's medoid and indices); they are not written unless ordered.
+    extra_bands: tuple[str, ...]
+
+    def reduce(self, obs: Observations) -> Reduction:
+        """Reduce the observations of a block to one value per pixel and band."""
+        ...

@@ -1,0 +1,290 @@
+"""From normalized items to a product: the whole data flow, one step a line.
+
+``items -> select -> load -> masks -> cloud fields (synthesis) -> reduce -> write``
+
+`build_product` reads top to bottom as that flow. The pixel work happens in `engine.blocks`
+on dask blocks that each hold every observation of a window of pixels, so memory is bounded
+by the chunk, not by the area.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numpy as np
+from distributed import Client, as_completed
+
+from catalog.model import MaskFlavour, NormalizedItem
+from engine import cloud_weight
+from engine.acquisitions import acquisition_groups
+from engine.blocks import BlockContext, coarse_cloud_block, reduce_block
+from engine.cluster import get_client
+from engine.errors import Cancelled, InvalidParameter, NoObservations
+from engine.grid import output_grid
+from engine.load import CHUNK, load_assets
+from engine.methods import get_method
+from engine.methods.base import Method
+from engine.period import Period
+from engine.stac_item import product_item
+from engine.write import REFLECTANCE_DTYPE, REFLECTANCE_NODATA, REFLECTANCE_SCALE, LayerSpec
+from engine.write import ProductWriter
+
+#: Progress callback: fraction done in [0, 1] and a short message.
+Progress = Callable[[float, str], None]
+
+DEFAULT_BANDS = ("blue", "green", "red", "nir")
+#: MAJA FRE nodata. MAJA DN are moved into the uint16 "DN + 1000" form of Sentinel-2
+#: baseline >= 04.00, so one code path serves both flavours.
+MAJA_NODATA = -10000
+
+
+@dataclass(frozen=True)
+class Order:
+    """What to build. Parameters only; where the items come from is the caller's business."""
+
+    bbox: tuple[float, float, float, float]
+    period: Period
+    method: str = "synthesis"
+    bands: tuple[str, ...] = DEFAULT_BANDS
+    resolution: int = 10
+    epsg: int | None = None
+    cloud_dilation_m: float = 0.0
+
+    def parameters(self) -> dict[str, Any]:
+        """Every processing parameter, for the product's STAC item."""
+        return {
+            "bbox": list(self.bbox),
+            "period": self.period.label,
+            "method": self.method,
+            "bands": list(self.bands),
+            "resolution": self.resolution,
+            "epsg": self.epsg,
+            "cloud_dilation_m": self.cloud_dilation_m,
+        }
+
+
+@dataclass
+class Plan:
+    """The lazy computation of an order: its grid, inputs and dask arrays."""
+
+    order: Order
+    grid: Any
+    items: list[NormalizedItem]
+    method: Method
+    context: BlockContext
+    dn: da.Array
+    masks: da.Array
+    aot: da.Array | None
+    layer_keys: list[str] = field(default_factory=list)
+
+
+def select_observations(items: Sequence[NormalizedItem], period: Period) -> list[NormalizedItem]:
+    """Items inside the period's window, in the deterministic (datetime, id) order."""
+    first, last = period.window_start, period.window_end
+    chosen = [item for item in items if first <= item.datetime.date() <= last]
+    return sorted(chosen, key=lambda item: item.sort_key)
+
+
+def _flavour(items: Sequence[NormalizedItem]) -> MaskFlavour:
+    flavours = {item.masks.flavour for item in items}
+    if len(flavours) > 1:
+        raise InvalidParameter("source", "the items mix mask flavours (Sen2Cor and MAJA)")
+    return flavours.pop()
+
+
+def _scale_offset(
+    items: Sequence[NormalizedItem], groups: list[list[int]], bands: Sequence[str],
+    flavour: MaskFlavour,
+) -> tuple[np.ndarray, np.ndarray]:
+    scale = np.full((len(groups), len(bands)), REFLECTANCE_SCALE, dtype=np.float32)
+    offset = np.zeros((len(groups), len(bands)), dtype=np.float32)
+    for g, members in enumerate(groups):
+        item = items[members[0]]  # one acquisition, one processing baseline
+        for b, band in enumerate(bands):
+            asset = item.bands.get(band)
+            if flavour is MaskFlavour.MAJA:
+                offset[g, b] = -0.1  # see MAJA_NODATA: DN were shifted by +1000
+            elif asset is not None:
+                scale[g, b], offset[g, b] = asset.scale, asset.offset
+    return scale, offset
+
+
+def plan(order: Order, items: Sequence[NormalizedItem]) -> Plan:
+    """Check the order against its items and build the lazy arrays (no pixel is read)."""
+    grid = output_grid(order.bbox, order.resolution, order.epsg)
+    items = select_observations(items, order.period)
+    if not items:
+        raise NoObservations(f"no scene in the window of {order.period.label} over the bbox")
+    method = get_method(order.method, order.period)
+    flavour = _flavour(items)
+    bands = tuple(dict.fromkeys((*order.bands, *method.extra_bands)))
+    groups = acquisition_groups([item.acquisition_key for item in items])
+    scale, offset = _scale_offset(items, groups, bands, flavour)
+    days = np.array([order.period.days_from_central(items[g[0]].datetime) for g in groups],
+                    dtype=np.float32)
+    has_aot = any(item.aot is not None for item in items)
+    aot_scale = np.array([item.aot.scale if item.aot else np.nan for item in items],
+                         dtype=np.float32) if has_aot else None
+    dilation_px = int(np.ceil(order.cloud_dilation_m / order.resolution))
+    if dilation_px > CHUNK // 2:
+        raise InvalidParameter("cloud_dilation", f"at most {CHUNK // 2 * order.resolution} m")
+    context = BlockContext(
+        method=method,
+        bands=bands,
+        output_bands=tuple(bands.index(b) for b in order.bands),
+        flavour=flavour,
+        groups=tuple(tuple(g) for g in groups),
+        scale=scale,
+        offset=offset,
+        days=days,
+        aot_scale=aot_scale,
+        dilation_px=dilation_px,
+        factor=cloud_weight.coarse_factor(order.resolution),
+        overlap=dilation_px,
+    )
+    reflectance_resampling = "average" if order.resolution > 10 else "nearest"
+    if flavour is MaskFlavour.SCL:
+        dn = load_assets(items, grid, bands, resampling=reflectance_resampling)
+        masks = load_assets(items, grid, ["scl"], dtype="uint8")
+    else:
+        dn = load_assets(items, grid, bands, dtype="int16", fill_value=MAJA_NODATA,
+                         resampling=reflectance_resampling)
+        dn = dn.map_blocks(_maja_to_offset_dn, dtype=np.uint16)
+        masks = load_assets(items, grid, ["clm", "mg2"], dtype="uint8")
+    aot = load_assets(items, grid, ["aot"], resampling="nearest") if has_aot else None
+    keys = [*order.bands, *(q.key for q in method.quality)]
+    return Plan(order, grid, items, method, context, dn, masks, aot, keys)
+
+
+def _maja_to_offset_dn(dn: np.ndarray) -> np.ndarray:
+    shifted = np.clip(dn.astype(np.int32) + 1000, 1, 65535).astype(np.uint16)
+    shifted[dn == MAJA_NODATA] = 0
+    return shifted
+
+
+def _overlapped(masks: da.Array, overlap: int) -> da.Array:
+    if overlap == 0:
+        return masks
+    # Pad with 0 (nodata for SCL, clear for MAJA): padding never creates or grows a cloud.
+    return da.overlap.overlap(masks, depth={0: 0, 1: 0, 2: overlap, 3: overlap}, boundary=0)
+
+
+def cloud_fields(p: Plan, client: Client) -> Plan:
+    """Pass 1: the coarse cloud fields of the whole order, blurred (only for the synthesis)."""
+    if not p.method.needs_cloud_weight:
+        return p
+    f = p.context.factor
+    out_chunks = (
+        (len(p.context.groups),),
+        tuple(-(-c // f) for c in p.masks.chunks[2]),
+        tuple(-(-c // f) for c in p.masks.chunks[3]),
+    )
+    coarse = da.map_blocks(
+        coarse_cloud_block, _overlapped(p.masks, p.context.overlap), p.context,
+        chunks=out_chunks, drop_axis=1, dtype=np.float32,
+    )
+    fraction = client.compute(coarse).result()
+    gs, gl = cloud_weight.blurred_cloud_fields(fraction)
+    return replace(p, context=replace(p.context, gs=gs, gl=gl))
+
+
+def result_array(p: Plan) -> da.Array:
+    """Pass 2, lazily: the stacked output layers (bands, then quality), float32 (L, Y, X)."""
+    chunks = ((len(p.layer_keys),), p.dn.chunks[2], p.dn.chunks[3])
+    args: list[Any] = [p.dn, _overlapped(p.masks, p.context.overlap)]
+    args.append(p.aot if p.aot is not None else None)
+    return da.map_blocks(
+        _reduce_entry, *args, ctx=p.context, chunks=chunks, drop_axis=1,
+        dtype=np.float32, meta=np.empty((0, 0, 0), dtype=np.float32),
+    )
+
+
+def _reduce_entry(dn: np.ndarray, masks: np.ndarray, aot: np.ndarray | None,
+                  ctx: BlockContext, block_info: dict[Any, Any] | None = None) -> np.ndarray:
+    return reduce_block(dn, masks, aot, ctx, block_info)
+
+
+def layer_specs(p: Plan) -> list[LayerSpec]:
+    """How each output layer is stored."""
+    specs = [LayerSpec(b, REFLECTANCE_DTYPE, REFLECTANCE_NODATA, "AVERAGE", REFLECTANCE_SCALE)
+             for b in p.order.bands]
+    for q in p.method.quality:
+        continuous = q.dtype.startswith("float")
+        specs.append(LayerSpec(q.key, q.dtype, q.nodata, "AVERAGE" if continuous else "NEAREST"))
+    return specs
+
+
+def build_product(
+    order: Order,
+    items: Sequence[NormalizedItem],
+    out_dir: Path | str,
+    *,
+    product_id: str | None = None,
+    scheduler: str | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> Path:
+    """Build a product folder (COGs + item.json) at ``out_dir``, atomically.
+
+    Raises:
+        NoObservations: no item in the period's window.
+        InvalidParameter: a parameter is out of its domain.
+        Cancelled: ``cancel`` was set; nothing is left at ``out_dir``.
+    """
+    report = progress or (lambda fraction, message: None)
+    out_dir = Path(out_dir)
+    client = get_client(scheduler)
+    p = plan(order, items)
+    report(0.02, f"{len(p.items)} scenes, grid {p.grid.shape[1]} x {p.grid.shape[0]}")
+    p = cloud_fields(p, client)
+    report(0.1, "cloud weights ready" if p.method.needs_cloud_weight else "loading")
+    result = result_array(p)
+    item = product_item(
+        product_id=product_id or out_dir.name, grid=p.grid, period=order.period,
+        method=order.method, bands=order.bands, quality=p.method.quality, inputs=p.items,
+        parameters=order.parameters(),
+    )
+    with ProductWriter(out_dir, p.grid, layer_specs(p)) as writer:
+        _compute_into(result, writer, client, report, cancel)
+        report(0.97, "writing COGs")
+        path = writer.publish(item)
+    report(1.0, "done")
+    return path
+
+
+def _compute_into(result: da.Array, writer: ProductWriter, client: Client, report: Progress,
+                  cancel: threading.Event | None) -> None:
+    """Compute every block on the cluster and write each as it arrives."""
+    starts = [np.cumsum((0, *c)) for c in result.chunks]
+    blocks = result.to_delayed().ravel()
+    where = [np.unravel_index(i, result.numblocks) for i in range(len(blocks))]
+    futures = client.compute(list(blocks))
+    index = {f.key: i for i, f in enumerate(futures)}
+    done = 0
+    try:
+        for future in as_completed(futures, loop=client.loop):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled by the caller")
+            _, by, bx = where[index[future.key]]
+            rows = slice(int(starts[1][by]), int(starts[1][by + 1]))
+            cols = slice(int(starts[2][bx]), int(starts[2][bx + 1]))
+            writer.write_block(rows, cols, future.result())
+            future.release()
+            done += 1
+            report(0.1 + 0.87 * done / len(futures), f"{done}/{len(futures)} blocks")
+    finally:
+        client.cancel(futures)
+
+
+def compute_layers(order: Order, items: Sequence[NormalizedItem],
+                   scheduler: str | None = None) -> tuple[list[str], np.ndarray, Plan]:
+    """The output layers in memory, for tests and quality benchmarks: (keys, (L, Y, X), plan)."""
+    client = get_client(scheduler)
+    p = cloud_fields(plan(order, items), client)
+    values = client.compute(result_array(p)).result()
+    return p.layer_keys, values, p

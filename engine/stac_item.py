@@ -1,0 +1,118 @@
+"""The STAC item of a product: what it is, how it was made, and every asset."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, time, timezone
+from typing import Any
+
+from pyproj import CRS, Transformer
+
+from catalog.model import BAND_ID, BAND_WAVELENGTH, Grid, NormalizedItem
+from engine.methods.base import QualityLayer
+from engine.period import Period
+from engine.write import REFLECTANCE_DTYPE, REFLECTANCE_NODATA, REFLECTANCE_SCALE
+
+STAC_EXTENSIONS = [
+    "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
+    "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
+    "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
+    "https://stac-extensions.github.io/classification/v1.1.0/schema.json",
+]
+COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+
+
+def _footprint(grid: Grid) -> tuple[list[float], dict[str, Any]]:
+    minx, miny, maxx, maxy = grid.bounds
+    to_lonlat = Transformer.from_crs(CRS.from_epsg(grid.epsg), "EPSG:4326", always_xy=True)
+    west, south, east, north = to_lonlat.transform_bounds(minx, miny, maxx, maxy, densify_pts=21)
+    bbox = [round(v, 7) for v in (west, south, east, north)]
+    ring = [[bbox[0], bbox[1]], [bbox[2], bbox[1]], [bbox[2], bbox[3]], [bbox[0], bbox[3]],
+            [bbox[0], bbox[1]]]
+    return bbox, {"type": "Polygon", "coordinates": [ring]}
+
+
+def _utc(day: Any, at: time) -> str:
+    return datetime.combine(day, at, tzinfo=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def product_item(
+    *,
+    product_id: str,
+    grid: Grid,
+    period: Period,
+    method: str,
+    bands: Sequence[str],
+    quality: Sequence[QualityLayer],
+    inputs: Sequence[NormalizedItem],
+    parameters: dict[str, Any],
+    extra_properties: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A STAC item (dict) for a product whose assets are ``<key>.tif`` beside it.
+
+    No creation timestamp is written: equal inputs must give byte-identical files.
+    """
+    bbox, geometry = _footprint(grid)
+    shape = list(grid.shape)
+    common = {"proj:shape": shape, "proj:transform": list(grid.transform)}
+    assets: dict[str, Any] = {}
+    for band in bands:
+        assets[band] = {
+            "href": f"./{band}.tif",
+            "type": COG_TYPE,
+            "title": f"{band} surface reflectance ({method})",
+            "roles": ["data", "reflectance"],
+            "eo:bands": [{"name": BAND_ID.get(band, band), "common_name": band,
+                          "center_wavelength": BAND_WAVELENGTH.get(band)}],
+            "raster:bands": [{"data_type": REFLECTANCE_DTYPE, "nodata": REFLECTANCE_NODATA,
+                              "scale": REFLECTANCE_SCALE, "offset": 0.0,
+                              "spatial_resolution": grid.resolution}],
+            **common,
+        }
+    for layer in quality:
+        entry: dict[str, Any] = {
+            "href": f"./{layer.key}.tif",
+            "type": COG_TYPE,
+            "title": layer.description,
+            "roles": ["quality"],
+            "raster:bands": [{"data_type": layer.dtype, "spatial_resolution": grid.resolution,
+                              **({"nodata": layer.nodata} if layer.nodata is not None
+                                 and layer.nodata == layer.nodata else {})}],
+            **common,
+        }
+        if layer.classes:
+            entry["classification:classes"] = [
+                {"value": value, "name": name} for value, name in sorted(layer.classes.items())
+            ]
+        assets[layer.key] = entry
+    dates = sorted({item.datetime.date().isoformat() for item in inputs})
+    properties: dict[str, Any] = {
+        "datetime": _utc(period.central, time(12)),
+        "start_datetime": _utc(period.start, time.min),
+        "end_datetime": _utc(period.end, time(23, 59, 59)),
+        "proj:code": f"EPSG:{grid.epsg}",
+        "gsd": grid.resolution,
+        "constellation": "sentinel-2",
+        "l3a:method": method,
+        "l3a:period": period.label,
+        "l3a:central_date": period.central.isoformat(),
+        "l3a:half_window_days": period.half_window_days,
+        "l3a:input_dates": dates,
+        "l3a:parameters": parameters,
+        **(extra_properties or {}),
+    }
+    links = [
+        {"rel": "derived_from", "href": item.id, "title": item.id, "type": "application/json"}
+        for item in inputs
+    ]
+    return {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "stac_extensions": STAC_EXTENSIONS,
+        "id": product_id,
+        "bbox": bbox,
+        "geometry": geometry,
+        "properties": properties,
+        "assets": assets,
+        "links": links,
+    }
