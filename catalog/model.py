@@ -12,6 +12,10 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+# The field ``NormalizedItem.datetime`` shadows the class inside that class body: annotations
+# there that mean the type use this alias.
+_DateTime = datetime
+
 #: Optical bands by common name, in wavelength order, with their native resolution in metres.
 BAND_RESOLUTION: dict[str, int] = {
     "coastal": 60,
@@ -61,7 +65,7 @@ BAND_WAVELENGTH: dict[str, float] = {
 }
 
 
-class MaskFlavour(str, Enum):
+class MaskFlavour(str, Enum):  # noqa: UP042 - StrEnum would change str(member) for callers
     """Which L2A processor made the item, and so how its masks are read."""
 
     SCL = "scl"  # Sen2Cor scene classification
@@ -150,6 +154,6 @@ class NormalizedItem:
         return min(grids, key=lambda g: g.resolution) if grids else None
 
     @property
-    def sort_key(self) -> tuple[datetime, str]:
+    def sort_key(self) -> tuple[_DateTime, str]:
         """Deterministic order used everywhere: datetime, then id."""
         return (self.datetime, self.id)

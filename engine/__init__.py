@@ -1,0 +1,1 @@
+"""The mosaicking engine: pure computation from normalized items to COG products."""
