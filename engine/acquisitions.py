@@ -9,9 +9,12 @@ has data.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
+
+Scalar = TypeVar("Scalar", bound=np.generic)
 
 
 def acquisition_groups(keys: Sequence[str]) -> list[list[int]]:
@@ -23,8 +26,8 @@ def acquisition_groups(keys: Sequence[str]) -> list[list[int]]:
 
 
 def merge_first_valid(
-    array: npt.NDArray[np.generic], has_data: npt.NDArray[np.bool_], groups: list[list[int]]
-) -> npt.NDArray[np.generic]:
+    array: npt.NDArray[Scalar], has_data: npt.NDArray[np.bool_], groups: list[list[int]]
+) -> npt.NDArray[Scalar]:
     """Mosaic axis 0 of ``array`` (T, ...) group by group: first member with data wins.
 
     Args:
@@ -34,6 +37,7 @@ def merge_first_valid(
 
     Returns:
         An array with one entry per group on axis 0, same dtype.
+
     """
     if all(len(g) == 1 for g in groups):
         return array

@@ -19,9 +19,15 @@ def utm_epsg(lon: float, lat: float) -> int:
 
 
 def output_grid(
-    bbox: tuple[float, float, float, float], resolution: int, epsg: int | None = None
+    bbox: tuple[float, float, float, float],
+    resolution: int,
+    epsg: int | None = None,
+    bounds: tuple[float, float, float, float] | None = None,
 ) -> Grid:
     """The grid covering a lon/lat bbox at a resolution, in ``epsg`` or the centre's UTM zone.
+
+    ``bounds`` (in the CRS of ``epsg``, which it requires) replaces the bbox's projection when
+    the caller wants an exact grid, e.g. one Sentinel-2 tile.
 
     Bounds are snapped outwards to multiples of the resolution. Sentinel-2 tile origins are
     multiples of 60 m (x = 499980 ...), so a 10, 20 or 60 m grid snapped this way stays on the
@@ -38,8 +44,12 @@ def output_grid(
         raise InvalidParameter("crs", f"EPSG:{epsg} is not a known CRS") from exc
     if not crs.is_projected:
         raise InvalidParameter("crs", f"EPSG:{epsg} is not a projected CRS in metres")
-    transformer = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
-    minx, miny, maxx, maxy = transformer.transform_bounds(west, south, east, north, densify_pts=21)
+    if bounds is not None:
+        minx, miny, maxx, maxy = bounds
+    else:
+        transformer = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+        minx, miny, maxx, maxy = transformer.transform_bounds(west, south, east, north,
+                                                              densify_pts=21)
     res = float(resolution)
     minx, miny = math.floor(minx / res) * res, math.floor(miny / res) * res
     maxx, maxy = math.ceil(maxx / res) * res, math.ceil(maxy / res) * res

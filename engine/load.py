@@ -19,15 +19,21 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
+import numpy.typing as npt
 import rasterio.enums
 import stackstac
+from rasterio.windows import Window
+from stackstac.rio_reader import AutoParallelRioReader
 
 from catalog.model import Grid, NormalizedItem, RasterAsset
 
-#: Spatial chunk of every dask array of the pipeline. 504 = 21 x 24 = 42 x 12 = 126 x 4: a
-#: whole number of the 240 m cells of the cloud weight at 10, 20 and 60 m, so each block
-#: reduces to whole coarse cells. 12 dates x 10 bands x 504^2 uint16 is 61 MB a block.
-CHUNK = 504
+#: Spatial chunk of the reduction. COG tiles are 256, 512 or 1024 pixels: a window that cuts a
+#: tile decodes it once per window, so chunks are multiples of 512 (measured here: 504-pixel
+#: chunks read 1.7x slower than 512). 12 dates x 10 bands x 512^2 uint16 is 63 MB a block.
+CHUNK = 512
+#: Chunk of the cloud-field pass, which reads the masks only: a multiple of 512 and of the
+#: 240 m cell at 10, 20 and 60 m (24, 12 and 4 pixels), so blocks reduce to whole cells.
+CLOUD_CHUNK = 1536
 
 # GDAL settings for reading COGs, local or over HTTP. Each one is here for a reason:
 GDAL_ENV: dict[str, Any] = {
@@ -42,10 +48,32 @@ GDAL_ENV: dict[str, Any] = {
     # Transient 5xx / throttling from object stores: retry a few times with a delay.
     "GDAL_HTTP_MAX_RETRY": "3",
     "GDAL_HTTP_RETRY_DELAY": "1",
-    # The header block of a COG is read once and cached across windows of the same file.
-    "VSI_CACHE": "TRUE",
-    "VSI_CACHE_SIZE": str(64 * 1024 * 1024),
+    # Windows are aligned to COG tiles, so a decoded tile is never read twice; GDAL's block
+    # cache (5 % of RAM by default) would only hold dead tiles of every open dataset, and it
+    # is what makes the process peak grow with the number of inputs.
+    "GDAL_CACHEMAX": 64,  # MB
 }
+# VSI_CACHE is left to stackstac's layered environment: on for opens (each thread re-opens
+# the same URL), off for pixel reads (never read twice, they would evict the headers).
+
+
+class _DNReader(AutoParallelRioReader):  # type: ignore[misc]  # stackstac is untyped
+    """stackstac's reader, reading DN without a mask.
+
+    stackstac reads ``masked=True`` and fills the mask afterwards; for a band with a nodata
+    value GDAL derives that mask by decoding the band a second time. Sentinel-2 DN carry
+    their nodata (0, or -10000 for MAJA) in the values and our fill value is that nodata,
+    so the mask is redundant: skipping it halves the decoding.
+    """
+
+    def read(self, window: Window, **kwargs: Any) -> npt.NDArray[Any]:
+        try:
+            data = self.dataset.read(window=window, indexes=1, out_dtype=self.dtype,
+                                     masked=False)
+        except Exception as exc:
+            raise RuntimeError(f"Error reading {window} from {self.url!r}: {exc!r}") from exc
+        result: npt.NDArray[Any] = np.asarray(data)
+        return result
 
 
 def _href(asset: RasterAsset) -> str:
@@ -126,6 +154,7 @@ def load_assets(
 
     Returns:
         The DN as stored, ``fill_value`` where an item has no data or no such asset.
+
     """
     dicts = [_stac_dict(item, assets, grid.epsg) for item in items]
     array = stackstac.stack(
@@ -146,6 +175,7 @@ def load_assets(
         band_coords=False,
         xy_coords="center",
         gdal_env=stackstac.DEFAULT_GDAL_ENV.updated(always=GDAL_ENV),
+        reader=_DNReader,
     )
     data: da.Array = array.data
     if data.shape[-2:] != grid.shape:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from engine.errors import InvalidParameter
 
@@ -45,17 +45,17 @@ class Period:
 
     def search_interval(self) -> tuple[datetime, datetime]:
         """The window as UTC datetimes, end inclusive to the last microsecond of its day."""
-        start = datetime.combine(self.window_start, time.min, tzinfo=timezone.utc)
-        end = datetime.combine(self.window_end, time.max, tzinfo=timezone.utc)
+        start = datetime.combine(self.window_start, time.min, tzinfo=UTC)
+        end = datetime.combine(self.window_end, time.max, tzinfo=UTC)
         return start, end
 
     def days_from_central(self, when: datetime | date) -> float:
         """Signed distance in days of an acquisition from the central date (noon)."""
-        central = datetime.combine(self.central, time(12), tzinfo=timezone.utc)
+        central = datetime.combine(self.central, time(12), tzinfo=UTC)
         if not isinstance(when, datetime):
-            when = datetime.combine(when, time(12), tzinfo=timezone.utc)
+            when = datetime.combine(when, time(12), tzinfo=UTC)
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         return (when - central).total_seconds() / 86400.0
 
 
@@ -78,6 +78,7 @@ def parse_period(text: str) -> Period:
 
     Raises:
         InvalidParameter: when the text is none of these forms or the dates are inverted.
+
     """
     text = text.strip()
     try:
@@ -87,8 +88,10 @@ def parse_period(text: str) -> Period:
             return Period(text, start, end, date(year, month, 15), MONTH_HALF_WINDOW_DAYS)
         if m := _QUARTER.match(text):
             year, quarter = int(m[1]), int(m[2])
-            first = 3 * (quarter - 1) + 1
-            return _spanning(text.upper(), date(year, first, 1), _month_end(year, first + 2))
+            first_month = 3 * (quarter - 1) + 1
+            return _spanning(
+                text.upper(), date(year, first_month, 1), _month_end(year, first_month + 2)
+            )
         if m := _YEAR.match(text):
             year = int(m[1])
             return _spanning(text, date(year, 1, 1), date(year, 12, 31))

@@ -26,13 +26,18 @@ from engine.blocks import BlockContext, coarse_cloud_block, reduce_block
 from engine.cluster import get_client
 from engine.errors import Cancelled, InvalidParameter, NoObservations
 from engine.grid import output_grid
-from engine.load import CHUNK, load_assets
+from engine.load import CHUNK, CLOUD_CHUNK, load_assets
 from engine.methods import get_method
 from engine.methods.base import Method
 from engine.period import Period
 from engine.stac_item import product_item
-from engine.write import REFLECTANCE_DTYPE, REFLECTANCE_NODATA, REFLECTANCE_SCALE, LayerSpec
-from engine.write import ProductWriter
+from engine.write import (
+    REFLECTANCE_DTYPE,
+    REFLECTANCE_NODATA,
+    REFLECTANCE_SCALE,
+    LayerSpec,
+    ProductWriter,
+)
 
 #: Progress callback: fraction done in [0, 1] and a short message.
 Progress = Callable[[float, str], None]
@@ -54,6 +59,8 @@ class Order:
     resolution: int = 10
     epsg: int | None = None
     cloud_dilation_m: float = 0.0
+    #: Exact output bounds in the CRS of ``epsg`` (optional; the bbox is then only a footprint).
+    bounds: tuple[float, float, float, float] | None = None
 
     def parameters(self) -> dict[str, Any]:
         """Every processing parameter, for the product's STAC item."""
@@ -65,6 +72,7 @@ class Order:
             "resolution": self.resolution,
             "epsg": self.epsg,
             "cloud_dilation_m": self.cloud_dilation_m,
+            "bounds": list(self.bounds) if self.bounds else None,
         }
 
 
@@ -78,7 +86,8 @@ class Plan:
     method: Method
     context: BlockContext
     dn: da.Array
-    masks: da.Array
+    masks: da.Array  # chunked like ``dn``, for the reduction
+    cloud_masks: da.Array  # chunked in whole 240 m cells, for the cloud-field pass
     aot: da.Array | None
     layer_keys: list[str] = field(default_factory=list)
 
@@ -116,7 +125,7 @@ def _scale_offset(
 
 def plan(order: Order, items: Sequence[NormalizedItem]) -> Plan:
     """Check the order against its items and build the lazy arrays (no pixel is read)."""
-    grid = output_grid(order.bbox, order.resolution, order.epsg)
+    grid = output_grid(order.bbox, order.resolution, order.epsg, order.bounds)
     items = select_observations(items, order.period)
     if not items:
         raise NoObservations(f"no scene in the window of {order.period.label} over the bbox")
@@ -150,15 +159,17 @@ def plan(order: Order, items: Sequence[NormalizedItem]) -> Plan:
     reflectance_resampling = "average" if order.resolution > 10 else "nearest"
     if flavour is MaskFlavour.SCL:
         dn = load_assets(items, grid, bands, resampling=reflectance_resampling)
-        masks = load_assets(items, grid, ["scl"], dtype="uint8")
+        mask_assets = ["scl"]
     else:
         dn = load_assets(items, grid, bands, dtype="int16", fill_value=MAJA_NODATA,
                          resampling=reflectance_resampling)
-        dn = dn.map_blocks(_maja_to_offset_dn, dtype=np.uint16)
-        masks = load_assets(items, grid, ["clm", "mg2"], dtype="uint8")
+        dn = da.map_blocks(_maja_to_offset_dn, dn, dtype=np.uint16)
+        mask_assets = ["clm", "mg2"]
+    masks = load_assets(items, grid, mask_assets, dtype="uint8")
+    cloud_masks = load_assets(items, grid, mask_assets, dtype="uint8", chunk=CLOUD_CHUNK)
     aot = load_assets(items, grid, ["aot"], resampling="nearest") if has_aot else None
     keys = [*order.bands, *(q.key for q in method.quality)]
-    return Plan(order, grid, items, method, context, dn, masks, aot, keys)
+    return Plan(order, grid, items, method, context, dn, masks, cloud_masks, aot, keys)
 
 
 def _maja_to_offset_dn(dn: np.ndarray) -> np.ndarray:
@@ -181,11 +192,11 @@ def cloud_fields(p: Plan, client: Client) -> Plan:
     f = p.context.factor
     out_chunks = (
         (len(p.context.groups),),
-        tuple(-(-c // f) for c in p.masks.chunks[2]),
-        tuple(-(-c // f) for c in p.masks.chunks[3]),
+        tuple(-(-c // f) for c in p.cloud_masks.chunks[2]),
+        tuple(-(-c // f) for c in p.cloud_masks.chunks[3]),
     )
     coarse = da.map_blocks(
-        coarse_cloud_block, _overlapped(p.masks, p.context.overlap), p.context,
+        coarse_cloud_block, _overlapped(p.cloud_masks, p.context.overlap), p.context,
         chunks=out_chunks, drop_axis=1, dtype=np.float32,
     )
     fraction = client.compute(coarse).result()
@@ -235,6 +246,7 @@ def build_product(
         NoObservations: no item in the period's window.
         InvalidParameter: a parameter is out of its domain.
         Cancelled: ``cancel`` was set; nothing is left at ``out_dir``.
+
     """
     report = progress or (lambda fraction, message: None)
     out_dir = Path(out_dir)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from typing import Any
 
 from pyproj import CRS, Transformer
@@ -33,7 +33,7 @@ def _footprint(grid: Grid) -> tuple[list[float], dict[str, Any]]:
 
 
 def _utc(day: Any, at: time) -> str:
-    return datetime.combine(day, at, tzinfo=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.combine(day, at, tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def product_item(

@@ -46,6 +46,7 @@ class Observations:
             None when no item has AOT.
         cloud_weight: W_cloud of the synthesis, float32 (T, Y, X), computed by the pipeline
             at coarse resolution over the whole order; None for methods that do not use it.
+
     """
 
     dn: U16
@@ -94,6 +95,7 @@ class Reduction:
         reflectance: float32 (B, Y, X), NaN where the pixel has no value.
         quality: per quality key, an array (Y, X) in any numeric dtype; the writer casts it to
             the layer's dtype.
+
     """
 
     reflectance: F32

@@ -1,0 +1,80 @@
+"""Engine speed and memory, as ratios to the decode floor measured in the same run.
+
+Run: ``python -m pytest tests/benchmarks/test_engine_speed.py --run-benchmarks -s``.
+Workload: 12 acquisitions x 10 bands + SCL, 2048 x 2048 at 10 m, local DEFLATE COGs (cached
+after the first run), and 4x the area for the memory scaling check.
+Targets (issues 3 and 4): synthesis <= 2.0 x the decode floor, composite <= 4 x, median <= 3 x;
+peak memory <= 1 GiB; at 4x the area the peak stays within 10 %.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.benchmarks import workload as wl
+
+pytestmark = pytest.mark.benchmark
+ROOT = Path(__file__).resolve().parents[2]
+REPORT = ROOT / "artifacts" / "benchmarks" / "engine.json"
+
+
+def run_case(case: str, size: int) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-m", "tests.benchmarks.engine_cases", case, str(size)],
+                         cwd=ROOT, capture_output=True, text=True, check=True, timeout=3600)
+    figures: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return figures
+
+
+@pytest.fixture(scope="module")
+def figures() -> dict[str, dict[str, float]]:
+    wl.workload(2048)
+    results = {}
+    # Warm the OS page cache once so the first case is not penalised for cold reads.
+    run_case("decode", 2048)
+    for case in ("decode", "synthesis", "composite", "median", "handwritten_mean",
+                 "handwritten_median"):
+        results[case] = run_case(case, 2048)
+    results["synthesis_4x"] = run_case("synthesis", 4096)
+    floor = results["decode"]["seconds"]
+    print("\ncase                 seconds  x floor  peak MiB")
+    for case, fig in results.items():
+        print(f"{case:<20} {fig['seconds']:7.2f}  {fig['seconds'] / floor:7.2f}  "
+              f"{fig['peak_rss_mib']:8.0f}")
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(json.dumps(results, indent=2))
+    return results
+
+
+def ratio(figures: dict[str, dict[str, float]], case: str) -> float:
+    return figures[case]["seconds"] / figures["decode"]["seconds"]
+
+
+def test_synthesis_within_2x_decode_floor(figures: dict[str, dict[str, float]]) -> None:
+    assert ratio(figures, "synthesis") <= 2.0
+
+
+def test_composite_within_4x_decode_floor(figures: dict[str, dict[str, float]]) -> None:
+    assert ratio(figures, "composite") <= 4.0
+
+
+def test_median_within_3x_decode_floor(figures: dict[str, dict[str, float]]) -> None:
+    assert ratio(figures, "median") <= 3.0
+
+
+def test_l3a_beats_handwritten_stackstac(figures: dict[str, dict[str, float]]) -> None:
+    assert ratio(figures, "synthesis") < ratio(figures, "handwritten_mean")
+    assert ratio(figures, "median") < ratio(figures, "handwritten_median")
+
+
+@pytest.mark.parametrize("case", ["synthesis", "composite", "median"])
+def test_peak_memory_under_1_gib(figures: dict[str, dict[str, float]], case: str) -> None:
+    assert figures[case]["peak_rss_mib"] <= 1024
+
+
+def test_peak_memory_flat_at_4x_area(figures: dict[str, dict[str, float]]) -> None:
+    assert figures["synthesis_4x"]["peak_rss_mib"] <= 1.10 * figures["synthesis"]["peak_rss_mib"]
