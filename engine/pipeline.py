@@ -131,7 +131,14 @@ def plan(order: Order, items: Sequence[NormalizedItem]) -> Plan:
         raise NoObservations(f"no scene in the window of {order.period.label} over the bbox")
     method = get_method(order.method, order.period)
     flavour = _flavour(items)
-    bands = tuple(dict.fromkeys((*order.bands, *method.extra_bands)))
+    available = {band for item in items for band in item.bands}
+    missing = [band for band in order.bands if band not in available]
+    if missing:
+        raise InvalidParameter("bands", f"no scene of the order has {', '.join(missing)}")
+    # Extra bands help a method choose (the composite's indices); a source without them
+    # loads what it has, and the method says whether that is enough.
+    extra = [band for band in method.extra_bands if band in available]
+    bands = tuple(dict.fromkeys((*order.bands, *extra)))
     groups = acquisition_groups([item.acquisition_key for item in items])
     scale, offset = _scale_offset(items, groups, bands, flavour)
     days = np.array([order.period.days_from_central(items[g[0]].datetime) for g in groups],
