@@ -36,7 +36,7 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
 
 def _progress_bar(fraction: float, message: str) -> None:
     width = 30
-    filled = int(round(fraction * width))
+    filled = round(fraction * width)
     sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%} {message:<40}")
     if fraction >= 1.0:
         sys.stderr.write("\n")

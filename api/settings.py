@@ -1,6 +1,8 @@
 """Settings of the service and the CLI, from ``L3A_*`` environment variables.
 
-Read when the app or a command starts (never at import time), and passed down.
+Read when the app or a command starts (never at import time), and passed down. Structured
+values (``L3A_SOURCES``, ``L3A_CORS_ORIGINS``) are JSON in the environment, as
+pydantic-settings reads them: ``L3A_SOURCES='{"demo": "demo", "es": "earth-search"}'``.
 """
 
 from __future__ import annotations
@@ -16,18 +18,67 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="L3A_", extra="ignore")
 
-    data_dir: Path = Field(Path("l3a-data"), description="Job database, products, demo data.")
+    data_dir: Path = Field(
+        default=Path("l3a-data"), description="Job database, products, demo data."
+    )
     source: str = Field(
-        "demo",
+        default="demo",
         description="Default catalogue: 'demo' (embedded, offline), a preset such as "
         "'earth-search', a STAC API URL or a local item file.",
     )
     dask_scheduler: str | None = Field(
-        None, description="Address of a dask.distributed scheduler (tcp://host:8786); "
-        "unset: a local cluster sized to the machine."
+        default=None,
+        description="Address of a dask.distributed scheduler (tcp://host:8786); unset: a "
+        "local cluster sized to the machine.",
+    )
+    sources: dict[str, str] = Field(
+        default_factory=lambda: {"demo": "demo"},
+        description="Catalogues that HTTP clients may name in an order's 'source' input: "
+        "name -> what the catalogue search takes ('demo', a preset, a STAC API URL or a "
+        "local item file). The default 'source' is always allowed under its own name. "
+        "Clients only ever send the names, so no client input becomes a server path.",
+    )
+    allow_client_urls: bool = Field(
+        default=False,
+        description="Also accept an http(s) STAC API URL as an order's 'source' (the "
+        "service then fetches from hosts its clients choose).",
+    )
+    max_area_km2: float = Field(
+        default=2500.0, gt=0, description="Largest bbox an order may cover, km²."
+    )
+    max_queue: int = Field(
+        default=16, ge=1,
+        description="Orders waiting for a worker beyond which a new order gets 429.",
+    )
+    workers: int = Field(
+        default=1, ge=1,
+        description="Orders computed at once (threads sharing the one dask cluster).",
+    )
+    api_key: str | None = Field(
+        default=None,
+        description="When set, POST and DELETE requests need it in an X-API-Key header.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser (CORS); '*' for any; "
+        "empty: no CORS headers.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL of the service as clients see it (behind a proxy), for the "
+        "absolute links of jobs and products; unset: taken from each request.",
     )
 
     @property
     def products_dir(self) -> Path:
         """Where finished products live, one folder each."""
         return self.data_dir / "products"
+
+    @property
+    def jobs_db(self) -> Path:
+        """The SQLite job store."""
+        return self.data_dir / "jobs.sqlite3"
+
+    def allowed_sources(self) -> dict[str, str]:
+        """Source names clients may use, the default one included."""
+        return {self.source: self.source, **self.sources}
