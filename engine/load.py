@@ -14,7 +14,7 @@ Why we build the STAC dicts ourselves instead of handing stackstac the source it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dask.array as da
@@ -138,6 +138,7 @@ def load_assets(
     fill_value: int = 0,
     resampling: str = "nearest",
     chunk: int = CHUNK,
+    gdal_options: Mapping[str, Any] | None = None,
 ) -> da.Array:
     """Stack the assets of the items on the grid, lazily: a dask array (T, A, Y, X).
 
@@ -151,6 +152,9 @@ def load_assets(
         resampling: ``nearest`` for masks (classes must not be averaged), ``average`` for
             reflectance when the output is coarser than the band.
         chunk: spatial chunk in pixels; each block holds every item and asset.
+        gdal_options: GDAL configuration options layered over `GDAL_ENV` (operators tune
+            HTTP retries or caches for their object store). They travel inside the graph,
+            so they reach dask workers on other machines.
 
     Returns:
         The DN as stored, ``fill_value`` where an item has no data or no such asset.
@@ -174,7 +178,7 @@ def load_assets(
         properties=False,
         band_coords=False,
         xy_coords="center",
-        gdal_env=stackstac.DEFAULT_GDAL_ENV.updated(always=GDAL_ENV),
+        gdal_env=stackstac.DEFAULT_GDAL_ENV.updated(always={**GDAL_ENV, **(gdal_options or {})}),
         reader=_DNReader,
     )
     data: da.Array = array.data

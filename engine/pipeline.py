@@ -10,7 +10,7 @@ by the chunk, not by the area.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -123,7 +123,8 @@ def _scale_offset(
     return scale, offset
 
 
-def plan(order: Order, items: Sequence[NormalizedItem]) -> Plan:
+def plan(order: Order, items: Sequence[NormalizedItem],
+         gdal_options: Mapping[str, Any] | None = None) -> Plan:
     """Check the order against its items and build the lazy arrays (no pixel is read)."""
     grid = output_grid(order.bbox, order.resolution, order.epsg, order.bounds)
     items = select_observations(items, order.period)
@@ -165,16 +166,19 @@ def plan(order: Order, items: Sequence[NormalizedItem]) -> Plan:
     )
     reflectance_resampling = "average" if order.resolution > 10 else "nearest"
     if flavour is MaskFlavour.SCL:
-        dn = load_assets(items, grid, bands, resampling=reflectance_resampling)
+        dn = load_assets(items, grid, bands, resampling=reflectance_resampling,
+                         gdal_options=gdal_options)
         mask_assets = ["scl"]
     else:
         dn = load_assets(items, grid, bands, dtype="int16", fill_value=MAJA_NODATA,
-                         resampling=reflectance_resampling)
+                         resampling=reflectance_resampling, gdal_options=gdal_options)
         dn = da.map_blocks(_maja_to_offset_dn, dn, dtype=np.uint16)
         mask_assets = ["clm", "mg2"]
-    masks = load_assets(items, grid, mask_assets, dtype="uint8")
-    cloud_masks = load_assets(items, grid, mask_assets, dtype="uint8", chunk=CLOUD_CHUNK)
-    aot = load_assets(items, grid, ["aot"], resampling="nearest") if has_aot else None
+    masks = load_assets(items, grid, mask_assets, dtype="uint8", gdal_options=gdal_options)
+    cloud_masks = load_assets(items, grid, mask_assets, dtype="uint8", chunk=CLOUD_CHUNK,
+                              gdal_options=gdal_options)
+    aot = load_assets(items, grid, ["aot"], resampling="nearest",
+                      gdal_options=gdal_options) if has_aot else None
     keys = [*order.bands, *(q.key for q in method.quality)]
     return Plan(order, grid, items, method, context, dn, masks, cloud_masks, aot, keys)
 
@@ -246,8 +250,12 @@ def build_product(
     scheduler: str | None = None,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    gdal_options: Mapping[str, Any] | None = None,
 ) -> Path:
     """Build a product folder (COGs + item.json) at ``out_dir``, atomically.
+
+    ``scheduler`` is a dask.distributed address (None: a local cluster); ``gdal_options``
+    are layered over `engine.load.GDAL_ENV` for every read, on every worker.
 
     Raises:
         NoObservations: no item in the period's window.
@@ -258,7 +266,7 @@ def build_product(
     report = progress or (lambda fraction, message: None)
     out_dir = Path(out_dir)
     client = get_client(scheduler)
-    p = plan(order, items)
+    p = plan(order, items, gdal_options)
     report(0.02, f"{len(p.items)} scenes, grid {p.grid.shape[1]} x {p.grid.shape[0]}")
     p = cloud_fields(p, client)
     report(0.1, "cloud weights ready" if p.method.needs_cloud_weight else "loading")
