@@ -187,11 +187,20 @@ def _interpolate(
     # Along Y on the coarse columns first: (Y, Xc) is factor times smaller than the output.
     top = field[r_lo, :]
     by_rows = top + (field[r_hi, :] - top) * r_f[:, None]
-    left = by_rows[:, c_lo]
-    np.take(by_rows, c_hi, axis=1, out=out)
-    out -= left
+    # Along X, the neighbour indices are non-decreasing runs (one run per coarse cell), so a
+    # repeat of the coarse columns gives the same values as a gather at half the cost.
+    left = _expand(by_rows, c_lo)
+    np.subtract(_expand(by_rows, c_hi), left, out=out)
     out *= c_f[None, :]
     out += left
+
+
+def _expand(values: F32, index: npt.NDArray[np.intp]) -> F32:
+    """``values[:, index]`` for a non-decreasing ``index`` whose steps are 0 or 1."""
+    first = int(index[0])
+    counts = np.bincount(index - first)
+    expanded: F32 = np.repeat(values[:, first:first + counts.size], counts, axis=1)
+    return expanded
 
 
 def cloud_weight_block(
@@ -233,7 +242,15 @@ def cloud_weight_block(
         raise InvalidParameter("cloud_here", f"shape {cloud_here.shape} is not {weight.shape}")
     large = np.empty((ny, nx), dtype=np.float32)
     # One date at a time, so the temporaries are (Y, X) and not (T, Y, X).
+    y_cells = slice(int(rows[0][0]), int(rows[1][-1]) + 1)
+    x_cells = slice(int(cols[0][0]), int(cols[1][-1]) + 1)
     for t in range(gs.shape[0]):
+        if not gl[t, y_cells, x_cells].any():
+            # No cloud within reach of the block on this date: Gl is 0 on every cell the block
+            # interpolates from, and so is Gs (its kernel is narrower). The interpolation
+            # would give exactly 1.
+            weight[t] = 1.0
+            continue
         _interpolate(1.0 - gs[t], rows, cols, out=weight[t])
         _interpolate(1.0 - gl[t], rows, cols, out=large)
         weight[t] *= large
