@@ -1,0 +1,81 @@
+"""The ``l3a`` command line, run as users run it: a subprocess, exit codes, stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rio_cogeo.cogeo import cog_validate
+
+from catalog.demo import DEMO_BBOX, write_demo
+
+
+@pytest.fixture(scope="module")
+def small_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_demo(tmp_path_factory.mktemp("demo"), size_px=120)
+
+
+def l3a(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "L3A_DATA_DIR": str(data_dir)}
+    return subprocess.run([sys.executable, "-m", "api.cli", *args], capture_output=True,
+                          text=True, env=env, timeout=300, check=False)
+
+
+BBOX = ",".join(str(v) for v in DEMO_BBOX)
+
+
+def test_build_writes_a_valid_product_with_a_progress_bar(small_demo: Path,
+                                                          tmp_path: Path) -> None:
+    out = tmp_path / "product"
+    done = l3a("build", "--source", str(small_demo), "--bbox", BBOX, "--period", "2024-07",
+               "--method", "synthesis", "--bands", "blue,green,red,nir", "--resolution", "60",
+               "--out", str(out), data_dir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "100%" in done.stderr and "blocks" in done.stderr
+    item = json.loads((out / "item.json").read_text())
+    assert set(item["assets"]) == {"blue", "green", "red", "nir", "weight", "date", "flag",
+                                   "count"}
+    assert item["properties"]["l3a:method"] == "synthesis"
+    assert len([link for link in item["links"] if link["rel"] == "derived_from"]) == 12
+    for key in item["assets"]:
+        valid, errors, _ = cog_validate(str(out / f"{key}.tif"))
+        assert valid, errors
+
+
+def test_search_lists_the_demo_items_as_json(small_demo: Path, tmp_path: Path) -> None:
+    done = l3a("search", "--source", str(small_demo), "--bbox", BBOX, "--period", "2024-07",
+               "--json", data_dir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(rows) == 12
+    assert [r["datetime"] for r in rows] == sorted(r["datetime"] for r in rows)
+    assert rows[0]["bands"]["red"]["offset"] == pytest.approx(-0.1)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bbox", "2,43,1,44"], "--bbox"),
+        (["--bbox", "a,b,c,d"], "--bbox"),
+        (["--period", "2024-13"], "period"),
+        (["--period", "2020-01"], "no scene"),
+        (["--bands", "red,ultraviolet"], "bands"),
+        (["--method", "mean"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_end_with_one_line_and_exit_2(small_demo: Path, tmp_path: Path,
+                                                     args: list[str], message: str) -> None:
+    base = {"--source": str(small_demo), "--bbox": BBOX, "--period": "2024-07",
+            "--resolution": "60", "--out": str(tmp_path / "p")}
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        base[flag] = value
+    done = l3a("build", *[part for pair in base.items() for part in pair], data_dir=tmp_path)
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert message in last
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "p").exists()
