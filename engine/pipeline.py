@@ -196,39 +196,58 @@ def _overlapped(masks: da.Array, overlap: int) -> da.Array:
     return da.overlap.overlap(masks, depth={0: 0, 1: 0, 2: overlap, 3: overlap}, boundary=0)
 
 
-def cloud_fields(p: Plan, client: Client) -> Plan:
+def _compute(array: da.Array, client: Client | None) -> np.ndarray:
+    """One dask array into memory: on the cluster when there is one, else on local threads."""
+    if client is None:
+        return np.asarray(array.compute(scheduler="threads"))
+    return np.asarray(client.compute(array).result())
+
+
+def cloud_fields(p: Plan, client: Client | None) -> Plan:
     """Pass 1: the coarse cloud fields of the whole order, blurred (only for the synthesis)."""
     if not p.method.needs_cloud_weight:
         return p
     f = p.context.factor
     out_chunks = (
         (len(p.context.groups),),
+        (1,),
         tuple(-(-c // f) for c in p.cloud_masks.chunks[2]),
         tuple(-(-c // f) for c in p.cloud_masks.chunks[3]),
     )
+    # 4-D in, 4-D out, so that the read fuses with the reduction (see `result_array`).
     coarse = da.map_blocks(
-        coarse_cloud_block, _overlapped(p.cloud_masks, p.context.overlap), p.context,
-        chunks=out_chunks, drop_axis=1, dtype=np.float32,
+        _coarse_entry, _overlapped(p.cloud_masks, p.context.overlap), ctx=p.context,
+        chunks=out_chunks, dtype=np.float32,
     )
-    fraction = client.compute(coarse).result()
+    fraction = _compute(coarse[:, 0], client)
     gs, gl = cloud_weight.blurred_cloud_fields(fraction)
     return replace(p, context=replace(p.context, gs=gs, gl=gl))
 
 
+def _coarse_entry(masks: np.ndarray, ctx: BlockContext) -> np.ndarray:
+    return coarse_cloud_block(masks, ctx)[:, None]
+
+
 def result_array(p: Plan) -> da.Array:
-    """Pass 2, lazily: the stacked output layers (bands, then quality), float32 (L, Y, X)."""
-    chunks = ((len(p.layer_keys),), p.dn.chunks[2], p.dn.chunks[3])
-    args: list[Any] = [p.dn, _overlapped(p.masks, p.context.overlap)]
-    args.append(p.aot if p.aot is not None else None)
-    return da.map_blocks(
-        _reduce_entry, *args, ctx=p.context, chunks=chunks, drop_axis=1,
-        dtype=np.float32, meta=np.empty((0, 0, 0), dtype=np.float32),
+    """Pass 2, lazily: the stacked output layers (bands, then quality), float32 (L, Y, X).
+
+    The reduction keeps the 4-D block structure of its inputs (T, B, Y, X) -> (1, L, Y, X):
+    dask fuses such blockwise layers with the loader's read tasks, so each block is read and
+    reduced in one task and never waits in memory for its turn (a reduction that drops axes
+    is not fused, and the scheduler then reads blocks far ahead of the reductions: measured
+    here, 2 GB instead of 0.5 GB).
+    """
+    chunks = ((1,), (len(p.layer_keys),), p.dn.chunks[2], p.dn.chunks[3])
+    stacked = da.map_blocks(
+        _reduce_entry, p.dn, _overlapped(p.masks, p.context.overlap), p.aot, ctx=p.context,
+        chunks=chunks, dtype=np.float32, meta=np.empty((0, 0, 0, 0), dtype=np.float32),
     )
+    return stacked[0]
 
 
 def _reduce_entry(dn: np.ndarray, masks: np.ndarray, aot: np.ndarray | None,
                   ctx: BlockContext, block_info: dict[Any, Any] | None = None) -> np.ndarray:
-    return reduce_block(dn, masks, aot, ctx, block_info)
+    return reduce_block(dn, masks, aot, ctx, block_info)[None]
 
 
 def layer_specs(p: Plan) -> list[LayerSpec]:
@@ -265,7 +284,7 @@ def build_product(
     """
     report = progress or (lambda fraction, message: None)
     out_dir = Path(out_dir)
-    client = get_client(scheduler)
+    client = get_client(scheduler) if scheduler else None
     p = plan(order, items, gdal_options)
     report(0.02, f"{len(p.items)} scenes, grid {p.grid.shape[1]} x {p.grid.shape[0]}")
     p = cloud_fields(p, client)
@@ -284,26 +303,54 @@ def build_product(
     return path
 
 
-def _compute_into(result: da.Array, writer: ProductWriter, client: Client, report: Progress,
-                  cancel: threading.Event | None) -> None:
-    """Compute every block on the cluster and write each as it arrives."""
+class _BlockSink:
+    """The target of ``dask.array.store``: writes each block as it is computed.
+
+    Blocks arrive from the scheduler's threads; GDAL datasets are not thread-safe, so writes
+    are serialised. Cancellation is checked at every block: raising here stops the compute.
+    """
+
+    def __init__(self, writer: ProductWriter, total: int, report: Progress,
+                 cancel: threading.Event | None) -> None:
+        self.writer, self.total, self.report, self.cancel = writer, total, report, cancel
+        self.done = 0
+        self.lock = threading.Lock()
+
+    def __setitem__(self, key: tuple[slice, slice, slice], block: np.ndarray) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled("cancelled by the caller")
+        with self.lock:
+            self.writer.write_block(key[1], key[2], block)
+            self.done += 1
+            done = self.done
+        self.report(0.1 + 0.87 * done / self.total, f"{done}/{self.total} blocks")
+
+
+def _compute_into(result: da.Array, writer: ProductWriter, client: Client | None,
+                  report: Progress, cancel: threading.Event | None) -> None:
+    """Compute every block and write each as it arrives.
+
+    Locally, dask's threaded scheduler runs the graph in its memory-friendly order (measured
+    here: 0.5 GB peak where an in-process distributed cluster, which runs the unfused read
+    tasks ahead of the reductions, reached 1.3 GB). On a distributed cluster, blocks come
+    back to this process as futures complete.
+    """
+    sink = _BlockSink(writer, int(np.prod(result.numblocks)), report, cancel)
+    if client is None:
+        da.store(result, sink, lock=False, scheduler="threads")
+        return
     starts = [np.cumsum((0, *c)) for c in result.chunks]
     blocks = result.to_delayed().ravel()
     where = [np.unravel_index(i, result.numblocks) for i in range(len(blocks))]
     futures = client.compute(list(blocks))
     index = {f.key: i for i, f in enumerate(futures)}
-    done = 0
     try:
         for future in as_completed(futures, loop=client.loop):
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("cancelled by the caller")
             _, by, bx = where[index[future.key]]
             rows = slice(int(starts[1][by]), int(starts[1][by + 1]))
             cols = slice(int(starts[2][bx]), int(starts[2][bx + 1]))
-            writer.write_block(rows, cols, future.result())
+            sink[(slice(None), rows, cols)] = future.result()
             future.release()
-            done += 1
-            report(0.1 + 0.87 * done / len(futures), f"{done}/{len(futures)} blocks")
     finally:
         client.cancel(futures)
 
@@ -311,7 +358,6 @@ def _compute_into(result: da.Array, writer: ProductWriter, client: Client, repor
 def compute_layers(order: Order, items: Sequence[NormalizedItem],
                    scheduler: str | None = None) -> tuple[list[str], np.ndarray, Plan]:
     """The output layers in memory, for tests and quality benchmarks: (keys, (L, Y, X), plan)."""
-    client = get_client(scheduler)
+    client = get_client(scheduler) if scheduler else None
     p = cloud_fields(plan(order, items), client)
-    values = client.compute(result_array(p)).result()
-    return p.layer_keys, values, p
+    return p.layer_keys, _compute(result_array(p), client), p

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import rasterio
+import rasterio.env
 import rasterio.shutil
 from rasterio.windows import Window
 
@@ -33,6 +34,8 @@ from catalog.model import Grid
 REFLECTANCE_SCALE = 1e-4
 REFLECTANCE_DTYPE = "int16"
 REFLECTANCE_NODATA = -32768
+#: GDAL block cache of the writing process, in MB (see `ProductWriter.__enter__`).
+WRITER_GDAL_CACHE_MB = 64
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,9 @@ class ProductWriter:
         self._datasets: list[Any] = []
 
     def __enter__(self) -> ProductWriter:
+        # GDAL keeps written blocks in its cache (5 % of RAM by default) before flushing them:
+        # the process would grow with the product's area. A small cache bounds the writer.
+        rasterio.env.set_gdal_config("GDAL_CACHEMAX", WRITER_GDAL_CACHE_MB)
         if self.out_dir.exists():
             raise FileExistsError(f"{self.out_dir} exists already")
         (self.staging / "raw").mkdir(parents=True)
