@@ -337,7 +337,7 @@ def _compute_into(result: da.Array, writer: ProductWriter, client: Client | None
     """
     sink = _BlockSink(writer, int(np.prod(result.numblocks)), report, cancel)
     if client is None:
-        da.store(result, sink, lock=False, scheduler="threads")
+        da.store(result, sink, lock=False, scheduler="threads")  # type: ignore[arg-type]
         return
     starts = [np.cumsum((0, *c)) for c in result.chunks]
     blocks = result.to_delayed().ravel()
