@@ -297,6 +297,8 @@ def build_product(
     )
     with ProductWriter(out_dir, p.grid, layer_specs(p)) as writer:
         _compute_into(result, writer, client, report, cancel)
+        if cancel is not None and cancel.is_set():  # after the last block, before publishing
+            raise Cancelled("cancelled by the caller")
         report(0.97, "writing COGs")
         path = writer.publish(item)
     report(1.0, "done")
