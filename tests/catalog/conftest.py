@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shutil
 import subprocess
 import time
@@ -34,32 +36,23 @@ def twl_absolute_ndjson(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_ndjson(folder / "items.ndjson", items)
 
 
-@pytest.fixture(scope="session")
-def rustac_url(
-    twl_absolute_ndjson: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A real STAC API on loopback: ``rustac serve`` of the 33TWL items.
+@contextlib.contextmanager
+def rustac_serve(ndjson: Path, log: Path) -> Iterator[str]:
+    """A real STAC API on loopback: ``rustac serve`` of the items of an ndjson file.
 
     rustac needs a collection for its items: ``--create-collections`` makes one from them
-    (``sentinel-2-l2a``, the items' own collection id). Its memory backend ignores ``query``,
-    ``filter`` and ``sortby``, which is what the client-side filtering is tested against.
+    (the items' own collection id). Its memory backend ignores ``query``, ``filter`` and
+    ``sortby``, which is what the client-side filtering is tested against.
     """
     executable = shutil.which("rustac")
     if executable is None:
-        pytest.skip("rustac is not installed (pip install rustac)")
+        pytest.fail("rustac is not installed: pip install -e '.[test]' brings it")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("rustac") / "rustac.log"
     with log.open("wb") as log_file:
         process = subprocess.Popen(
-            [
-                executable,
-                "serve",
-                "--addr",
-                f"127.0.0.1:{port}",
-                "--create-collections",
-                str(twl_absolute_ndjson),
-            ],
+            [executable, "serve", "--addr", f"127.0.0.1:{port}", "--create-collections",
+             str(ndjson)],
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
@@ -90,6 +83,35 @@ def rustac_url(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def rustac_url(
+    twl_absolute_ndjson: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """``rustac serve`` of the real 33TWL items."""
+    with rustac_serve(twl_absolute_ndjson, tmp_path_factory.mktemp("rustac") / "log") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def demo_ndjson(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small demo catalogue (the embedded default's layout), relative hrefs."""
+    from catalog.demo import write_demo
+
+    return write_demo(tmp_path_factory.mktemp("demo"), size_px=64)
+
+
+@pytest.fixture(scope="session")
+def demo_rustac_url(demo_ndjson: Path, tmp_path_factory: pytest.TempPathFactory
+                    ) -> Iterator[str]:
+    """``rustac serve`` of the demo items, hrefs made absolute (a server knows no folder)."""
+    items = [with_absolute_hrefs(json.loads(line), demo_ndjson.parent)
+             for line in demo_ndjson.read_text().splitlines()]
+    folder = tmp_path_factory.mktemp("demo-api")
+    ndjson = write_ndjson(folder / "items.ndjson", items)
+    with rustac_serve(ndjson, folder / "rustac.log") as url:
+        yield url
 
 
 @pytest.fixture

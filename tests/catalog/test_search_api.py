@@ -348,3 +348,19 @@ def test_no_network_warnings_leak_from_pystac_client(fake_api: FakeApi) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         search(fake_api.url, TWL_BBOX, *AUGUST, max_cloud=50, **FAST)
+
+
+def test_demo_catalogue_through_rustac_equals_the_local_file(
+    demo_rustac_url: str, demo_ndjson: Path
+) -> None:
+    from catalog.demo import DEMO_BBOX
+
+    july = (datetime(2024, 6, 22, tzinfo=UTC), datetime(2024, 8, 7, 23, 59, tzinfo=UTC))
+    through_api = search(demo_rustac_url, DEMO_BBOX, *july, **FAST)
+    from_file = search(str(demo_ndjson), DEMO_BBOX, *july)
+    assert len(from_file) == 12
+    assert [i.id for i in through_api] == [i.id for i in from_file]
+    assert [i.bands for i in through_api] == [i.bands for i in from_file]
+    cloudy = search(demo_rustac_url, DEMO_BBOX, *july, max_cloud=30, **FAST)
+    assert 0 < len(cloudy) < 12
+    assert all(i.cloud_cover is not None and i.cloud_cover < 30 for i in cloudy)
