@@ -8,6 +8,7 @@ pydantic-settings reads them: ``L3A_SOURCES='{"demo": "demo", "es": "earth-searc
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,14 @@ class Settings(BaseSettings):
         default=None,
         description="Address of a dask.distributed scheduler (tcp://host:8786); unset: a "
         "local cluster sized to the machine.",
+    )
+    gdal_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="GDAL configuration options for reading the input COGs, layered over the "
+        "engine's defaults (engine.load.GDAL_ENV), as JSON: "
+        "L3A_GDAL_OPTIONS='{\"GDAL_HTTP_MAX_RETRY\": \"5\", \"AWS_REQUEST_PAYER\": "
+        "\"requester\"}'. They travel inside the task graph to every dask worker, so put no "
+        "secret here: give workers credentials through their own environment.",
     )
     sources: dict[str, str] = Field(
         default_factory=lambda: {"demo": "demo"},
@@ -62,6 +71,13 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Origins allowed to call the API from a browser (CORS); '*' for any; "
         "empty: no CORS headers.",
+    )
+    db_synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="FULL",
+        description="SQLite synchronous mode of the job store. FULL: an acknowledged order "
+        "survives a power loss (each commit is fsync'd). NORMAL: it survives a crash of the "
+        "service but not of the machine, and orders are answered much faster while jobs "
+        "write to the same disk.",
     )
     public_url: str | None = Field(
         default=None,

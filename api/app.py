@@ -1,0 +1,142 @@
+"""The application factory: ``create_app(settings)`` wires settings, store, workers, routes.
+
+Start-up (the lifespan) opens the job store, removes staging folders an interrupted build
+left, re-queues the jobs a crash left accepted or running (`JobStore.recover`), starts the
+worker pool and, for the demo catalogue, generates it in the background so that the first
+order does not wait for it. Shutdown interrupts running jobs, which go back to the queue.
+
+One process per data directory: the worker pool lives in the process, so running several
+uvicorn workers on one data directory would run jobs twice. Scale the computation with
+``L3A_WORKERS`` and a dask scheduler instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import RedirectResponse
+
+from api import problems
+from api.jobs import JobStore
+from api.publish import clean_staging
+from api.routes import jobs, landing, processes, products
+from api.services import Services
+from api.settings import Settings
+from api.sources import DEMO
+from api.worker import WorkerPool, resolve
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service's FastAPI app (nothing starts until the server runs its lifespan).
+
+    Args:
+        settings: the service's settings; default: read from ``L3A_*`` variables now.
+
+    Returns:
+        The app, with the OGC API - Processes routes, products, problem handlers, CORS and
+        (when their modules exist) the tiles and the web viewer.
+
+    """
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = _start(settings)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(services.pool.close)
+            services.store.close()
+            _close_dask()
+
+    app = FastAPI(
+        title="l3a",
+        summary="Sentinel-2 Level-3A mosaics on demand",
+        description="Order cloud-free Sentinel-2 mosaics (OGC API - Processes: one process, "
+        "`mosaic`), follow the jobs, and get the products as STAC items with COG assets.",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs",
+    )
+    app.state.settings = settings
+    problems.install(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Content-Type", "X-API-Key", "Range"],
+            expose_headers=["Location", "Retry-After", "Content-Range", "Accept-Ranges"],
+        )
+    for module in (landing, processes, jobs, products):
+        app.include_router(module.router)
+    _mount_viewer_and_tiles(app, settings)
+    _landing_fallback(app)
+    return app
+
+
+def _start(settings: Settings) -> Services:
+    settings.products_dir.mkdir(parents=True, exist_ok=True)
+    store = JobStore(settings.jobs_db, settings.db_synchronous)
+    clean_staging(settings.products_dir)
+    pool = WorkerPool(settings, store)
+    queued, failed = store.recover()
+    if queued or failed:
+        log.warning("recovered %d queued job(s); failed %d interrupted too often",
+                    len(queued), len(failed))
+    if settings.allowed_sources().get(settings.source) == DEMO:
+        threading.Thread(target=_prepare_demo, args=(settings,), name="l3a-demo",
+                         daemon=True).start()
+    for job_id in queued:
+        pool.submit(job_id)
+    return Services(settings, store, pool)
+
+
+def _prepare_demo(settings: Settings) -> None:
+    try:
+        resolve(DEMO, settings)
+    except Exception:  # the first job will meet the same error and report it
+        log.exception("could not prepare the demo catalogue")
+
+
+def _close_dask() -> None:
+    from engine.cluster import close_clients
+
+    try:
+        close_clients()
+    except Exception:  # closing a cluster at exit is best effort
+        log.debug("closing the dask clients", exc_info=True)
+
+
+def _mount_viewer_and_tiles(app: FastAPI, settings: Settings) -> None:
+    """Mount the tiles and the web viewer when their modules exist."""
+    try:
+        from api.tiles import register_tiles
+    except ImportError:
+        log.info("api.tiles is not available: no tile endpoints")
+    else:
+        register_tiles(app, settings)
+    try:
+        from api.viewer import register_viewer
+    except ImportError:
+        log.info("api.viewer is not available: no web page")
+    else:
+        register_viewer(app, settings)
+
+
+def _landing_fallback(app: FastAPI) -> None:
+    """Send ``/`` to the JSON landing page when no viewer claimed it."""
+    if any(getattr(route, "path", None) in ("/", "") for route in app.routes):
+        return
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/api")

@@ -1,0 +1,191 @@
+"""Request and response bodies of the HTTP API (pydantic, at the boundary only).
+
+Requests forbid unknown fields (``extra="forbid"``): a misspelled input is a 422 naming it,
+not a silently ignored option. The ``method`` and ``bands`` enums are generated from the
+engine's registries, so the OpenAPI document and ``GET /processes/mosaic`` list exactly what
+the engine accepts.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from catalog.model import BAND_ID
+from engine.grid import RESOLUTIONS
+from engine.methods import DESCRIPTIONS, METHODS
+from engine.pipeline import DEFAULT_BANDS
+
+JobStatus = Literal["accepted", "running", "successful", "failed", "dismissed"]
+
+_REQUEST = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+Position = Annotated[list[float], Field(min_length=2, max_length=3)]
+Ring = Annotated[list[Position], Field(min_length=4, max_length=10_000)]
+BandName = Annotated[str, Field(json_schema_extra={"enum": list(BAND_ID)})]
+
+
+class Polygon(BaseModel):
+    """A GeoJSON Polygon in lon/lat (RFC 7946): an outer ring, then optional holes."""
+
+    model_config = _REQUEST
+
+    type: Literal["Polygon"]
+    coordinates: Annotated[list[Ring], Field(min_length=1, max_length=100)]
+
+
+class MosaicInputs(BaseModel):
+    """The inputs of the ``mosaic`` process. Give ``bbox`` or ``geometry``, not both."""
+
+    model_config = _REQUEST
+
+    bbox: Annotated[list[float], Field(min_length=4, max_length=4)] | None = Field(
+        None, description="Area of interest [west, south, east, north] in degrees (WGS 84).",
+        examples=[[1.30, 43.70, 1.34, 43.73]],
+    )
+    geometry: Polygon | None = Field(
+        None, description="Area of interest as a GeoJSON Polygon (lon/lat). The product "
+        "covers its bounds; the polygon is recorded in the product's STAC item and pixels "
+        "outside it are set to nodata.",
+    )
+    period: str = Field(
+        ..., min_length=1, max_length=64,
+        description="YYYY-MM (month), YYYY-Qn (quarter), YYYY (year) or START/END (ISO dates).",
+        examples=["2024-07"],
+    )
+    method: str = Field(
+        "synthesis",
+        description="Mosaicking method: " + "; ".join(f"{k}: {v}" for k, v in
+                                                      DESCRIPTIONS.items()),
+        json_schema_extra={"enum": list(METHODS)},
+    )
+    bands: Annotated[list[BandName], Field(min_length=1, max_length=len(BAND_ID))] = Field(
+        default_factory=lambda: list(DEFAULT_BANDS),
+        description="Reflectance bands by Sentinel-2 common name, in the order wanted.",
+    )
+    resolution: Literal[10, 20, 60] = Field(10, description="Pixel size in metres.")
+    crs: int | None = Field(
+        None, ge=1024, le=999_999,
+        description="EPSG code of a projected CRS in metres; default: the UTM zone of the "
+        "area's centre.",
+    )
+    source: str | None = Field(
+        None, min_length=1, max_length=2048,
+        description="Catalogue name (see the service settings); default: the service's.",
+    )
+    max_cloud: float | None = Field(
+        None, ge=0, le=100, description="Skip scenes whose eo:cloud_cover exceeds this, %."
+    )
+    cloud_dilation: float = Field(
+        0.0, ge=0, le=2000, description="Grow cloud masks by this distance, metres."
+    )
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, value: str) -> str:
+        if value not in METHODS:
+            raise ValueError(f"{value!r} is not one of {', '.join(METHODS)}")
+        return value
+
+    @field_validator("bands")
+    @classmethod
+    def _known_bands(cls, value: list[str]) -> list[str]:
+        bands = [b.strip().lower() for b in value]
+        unknown = [b for b in bands if b not in BAND_ID]
+        if unknown:
+            raise ValueError(f"unknown {unknown}; choose from {', '.join(BAND_ID)}")
+        if len(set(bands)) != len(bands):
+            raise ValueError("a band is listed twice")
+        return bands
+
+
+assert set(RESOLUTIONS) == {10, 20, 60}, "update MosaicInputs.resolution with engine.grid"
+
+
+class Execute(BaseModel):
+    """An OGC API - Processes execute request."""
+
+    model_config = _REQUEST
+
+    inputs: MosaicInputs
+    outputs: dict[str, Any] | None = Field(
+        None, description="Accepted for OGC compatibility and ignored: every output is made "
+        "and returned by reference."
+    )
+    response: Literal["document"] = Field(
+        "document", description="Only 'document' (results as a JSON document of links)."
+    )
+
+
+class Link(BaseModel):
+    """A web link (OGC API / STAC shape)."""
+
+    href: str
+    rel: str
+    type: str | None = None
+    title: str | None = None
+
+
+class StatusInfo(BaseModel):
+    """The state of a job (OGC API - Processes statusInfo)."""
+
+    processID: str = "mosaic"  # camelCase: the OGC member names
+    type: Literal["process"] = "process"
+    jobID: str
+    status: JobStatus
+    message: str | None = None
+    created: str | None = None
+    started: str | None = None
+    finished: str | None = None
+    updated: str | None = None
+    progress: int = Field(0, ge=0, le=100)
+    links: list[Link] = Field(default_factory=list)
+
+
+class JobList(BaseModel):
+    """A page of jobs."""
+
+    jobs: list[StatusInfo]
+    numberMatched: int
+    links: list[Link]
+
+
+class LandingPage(BaseModel):
+    """The API's landing page."""
+
+    title: str
+    description: str
+    links: list[Link]
+
+
+class Conformance(BaseModel):
+    """The conformance classes the API implements."""
+
+    conformsTo: list[str]
+
+
+class ProcessSummary(BaseModel):
+    """A process in the process list."""
+
+    id: str
+    title: str
+    description: str
+    version: str
+    jobControlOptions: list[str]
+    outputTransmission: list[str]
+    links: list[Link]
+
+
+class ProcessList(BaseModel):
+    """Every process the API offers."""
+
+    processes: list[ProcessSummary]
+    links: list[Link]
+
+
+class ProcessDescription(ProcessSummary):
+    """A process with its inputs and outputs described in JSON schema."""
+
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]

@@ -1,0 +1,203 @@
+"""From a validated request body to a normalized order, its content hash and an engine Order.
+
+pydantic checks types and ranges (`api.models`); this module checks what needs the domain:
+bbox order and area, the period (parsed by the engine, not in the future), the CRS (the
+engine's own grid function, so the API never accepts an order the engine would refuse), and
+the catalogue name. Every refusal is an `InvalidParameter` naming the input, answered 422.
+
+Identical orders are recognised by a hash of the *normalized* inputs: bands lowercased (their
+order kept: it is the order of the product's assets), the period label re-written by
+`parse_period` (``2024-q3`` and ``2024-Q3`` are one order), the bbox rounded to 1e-6 degree
+(about 0.1 m), the CRS resolved to the EPSG code the engine would pick.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pyproj import Geod
+
+from api.models import MosaicInputs, Polygon
+from api.settings import Settings
+from engine.errors import InvalidParameter
+from engine.grid import output_grid
+from engine.period import Period, parse_period
+from engine.pipeline import Order
+
+_GEOD = Geod(ellps="WGS84")
+#: A grid may hold this many times the pixels of the bbox area before the CRS is refused
+#: (a CRS far from the area inflates the projected bounds without bound).
+_MAX_DISTORTION = 4.0
+
+
+@dataclass(frozen=True)
+class NormalizedOrder:
+    """An order as stored in the job store and hashed: plain values, canonical forms."""
+
+    bbox: tuple[float, float, float, float]
+    period: str
+    method: str
+    bands: tuple[str, ...]
+    resolution: int
+    epsg: int
+    source: str
+    max_cloud: float | None = None
+    cloud_dilation: float = 0.0
+    geometry: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (lists, not tuples)."""
+        data = asdict(self)
+        data["bbox"] = list(self.bbox)
+        data["bands"] = list(self.bands)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NormalizedOrder:
+        """Rebuild an order from `to_json` output."""
+        values = dict(data)
+        values["bbox"] = tuple(values["bbox"])
+        values["bands"] = tuple(values["bands"])
+        return cls(**values)
+
+    def content_hash(self) -> str:
+        """SHA-256 of the canonical JSON of the normalized inputs."""
+        text = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def engine_order(self) -> Order:
+        """Return the engine's view of the order."""
+        return Order(
+            bbox=self.bbox, period=parse_period(self.period), method=self.method,
+            bands=self.bands, resolution=self.resolution, epsg=self.epsg,
+            cloud_dilation_m=self.cloud_dilation,
+        )
+
+
+def normalize(inputs: MosaicInputs, settings: Settings, today: date | None = None
+              ) -> NormalizedOrder:
+    """Check ``inputs`` against the domain and settle them in canonical form.
+
+    Raises:
+        InvalidParameter: naming the input at fault.
+
+    """
+    bbox, geometry, area_field = _area_of_interest(inputs)
+    area = bbox_area_km2(bbox)
+    if area > settings.max_area_km2:
+        raise InvalidParameter(
+            area_field, f"covers {area:,.0f} km², more than the {settings.max_area_km2:,.0f} "
+            "km² this service accepts",
+        )
+    period = _period(inputs.period, today or datetime.now(UTC).date())
+    epsg = _epsg(bbox, inputs.resolution, inputs.crs, area)
+    return NormalizedOrder(
+        bbox=bbox, period=period.label, method=inputs.method, bands=tuple(inputs.bands),
+        resolution=inputs.resolution, epsg=epsg, source=_source(inputs.source, settings),
+        max_cloud=inputs.max_cloud, cloud_dilation=float(inputs.cloud_dilation),
+        geometry=geometry,
+    )
+
+
+def bbox_area_km2(bbox: tuple[float, float, float, float]) -> float:
+    """Geodesic area of a lon/lat bbox on the WGS 84 ellipsoid, km²."""
+    west, south, east, north = bbox
+    area, _ = _GEOD.polygon_area_perimeter([west, east, east, west], [south, south, north, north])
+    return abs(area) / 1e6
+
+
+def _area_of_interest(inputs: MosaicInputs
+                      ) -> tuple[tuple[float, float, float, float], dict[str, Any] | None, str]:
+    if inputs.bbox is not None and inputs.geometry is not None:
+        raise InvalidParameter("geometry", "give bbox or geometry, not both")
+    if inputs.geometry is not None:
+        geometry = _polygon(inputs.geometry)
+        ring = geometry["coordinates"][0]
+        lons, lats = [p[0] for p in ring], [p[1] for p in ring]
+        return _bbox((min(lons), min(lats), max(lons), max(lats)), "geometry"), geometry, \
+            "geometry"
+    if inputs.bbox is None:
+        raise InvalidParameter("bbox", "give the area as bbox [W, S, E, N] or as a geometry")
+    west, south, east, north = inputs.bbox
+    return _bbox((west, south, east, north), "bbox"), None, "bbox"
+
+
+def _bbox(values: tuple[float, float, float, float], field: str
+          ) -> tuple[float, float, float, float]:
+    west, south, east, north = (round(float(v), 6) for v in values)
+    if not (-180 <= west <= 180 and -180 <= east <= 180):
+        raise InvalidParameter(field, "longitudes must be within [-180, 180]")
+    if not (-90 <= south <= 90 and -90 <= north <= 90):
+        raise InvalidParameter(field, "latitudes must be within [-90, 90]")
+    if not (west < east and south < north):
+        raise InvalidParameter(
+            field, f"[{west}, {south}, {east}, {north}] is empty or inverted: it must be "
+            "[west, south, east, north] with west < east and south < north (an area across "
+            "the antimeridian must be ordered as two)",
+        )
+    return west, south, east, north
+
+
+def _polygon(polygon: Polygon) -> dict[str, Any]:
+    rings = []
+    for ring in polygon.coordinates:
+        points = [[round(p[0], 6), round(p[1], 6)] for p in ring]
+        if points[0] != points[-1]:
+            raise InvalidParameter("geometry", "each ring must end at its first position")
+        if any(not (-180 <= x <= 180 and -90 <= y <= 90) for x, y in points):
+            raise InvalidParameter("geometry", "positions must be [lon, lat] in degrees")
+        rings.append(points)
+    return {"type": "Polygon", "coordinates": rings}
+
+
+def _period(text: str, today: date) -> Period:
+    period = parse_period(text)
+    if "/" in period.label:
+        # Custom periods in one spelling, so that equal dates hash equal.
+        period = parse_period(f"{period.start.isoformat()}/{period.end.isoformat()}")
+    if period.start > today:
+        raise InvalidParameter(
+            "period", f"{period.label} starts after today ({today.isoformat()}): no scene yet"
+        )
+    return period
+
+
+def _epsg(bbox: tuple[float, float, float, float], resolution: int, crs: int | None,
+          area_km2: float) -> int:
+    try:
+        grid = output_grid(bbox, resolution, crs)
+    except InvalidParameter:
+        raise
+    except Exception as exc:  # pyproj and the float arithmetic of far-away projections
+        raise InvalidParameter("crs", f"cannot project the area into EPSG:{crs}") from exc
+    pixels = grid.shape[0] * grid.shape[1]
+    expected = area_km2 * 1e6 / resolution**2
+    if crs is not None and pixels > _MAX_DISTORTION * expected + 1e4:
+        raise InvalidParameter(
+            "crs", f"EPSG:{crs} distorts this area too much (a grid of "
+            f"{grid.shape[1]} x {grid.shape[0]} pixels); use a CRS made for the area",
+        )
+    return grid.epsg
+
+
+def _source(name: str | None, settings: Settings) -> str:
+    allowed = settings.allowed_sources()
+    if name is None:
+        return settings.source
+    if name in allowed:
+        return name
+    if settings.allow_client_urls and name.startswith(("https://", "http://")):
+        return name
+    hint = " or an http(s) STAC API URL" if settings.allow_client_urls else ""
+    raise InvalidParameter(
+        "source", f"unknown source {name!r}: choose from {', '.join(sorted(allowed))}{hint}"
+    )
+
+
+def source_target(name: str, settings: Settings) -> str:
+    """Return what `catalog.search` is given for a normalized source name."""
+    return settings.allowed_sources().get(name, name)

@@ -1,0 +1,108 @@
+"""Jobs (OGC API - Processes job control): list, status, results, dismissal.
+
+``DELETE /jobs/{id}`` dismisses a job whatever its state: a queued job is never started, a
+running one stops at its next block (its partial output is removed), a finished one has its
+product removed. The job stays listed as ``dismissed``, so that a client polling it learns
+what happened rather than meeting a 404.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query
+
+from api.jobs import Job
+from api.models import JobList, JobStatus, Link, StatusInfo
+from api.problems import PROBLEM_JSON, NoSuchJob, ResultNotReady
+from api.publish import remove_product
+from api.services import BaseUrl, ServicesDep, require_api_key
+from api.views import JSON, load_item, results, status_info
+
+router = APIRouter(tags=["Jobs"])
+
+_PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "a problem (RFC 9457)"}
+#: Offsets beyond this are refused by validation (SQLite integers are 64-bit).
+MAX_OFFSET = 1_000_000_000
+
+
+def _job(services: ServicesDep, job_id: str) -> Job:
+    job = services.store.get(job_id)
+    if job is None:
+        raise NoSuchJob(f"no job {job_id!r}")
+    return job
+
+
+def _page_links(base: str, path: str, params: dict[str, Any], limit: int, offset: int,
+                total: int) -> list[Link]:
+    def href(at: int) -> str:
+        query = urlencode({**params, "limit": limit, "offset": at}, doseq=True)
+        return f"{base}{path}?{query}"
+
+    links = [Link(href=href(offset), rel="self", type=JSON)]
+    if offset + limit < total:
+        links.append(Link(href=href(offset + limit), rel="next", type=JSON))
+    if offset > 0:
+        links.append(Link(href=href(max(0, offset - limit)), rel="prev", type=JSON))
+    return links
+
+
+@router.get(
+    "/jobs", response_model=JobList, response_model_exclude_none=True, summary="List the jobs"
+)
+def list_jobs(
+    services: ServicesDep,
+    base: BaseUrl,
+    status: Annotated[list[JobStatus] | None, Query(description="keep jobs in these states")
+                      ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> JobList:
+    """List jobs, newest first, a page at a time (``next`` / ``prev`` links)."""
+    statuses = list(status or [])
+    jobs, total = services.store.page(statuses, limit, offset)
+    return JobList(
+        jobs=[status_info(job, base) for job in jobs], numberMatched=total,
+        links=_page_links(base, "/jobs", {"status": statuses}, limit, offset, total),
+    )
+
+
+@router.get(
+    "/jobs/{job_id}", response_model=StatusInfo, response_model_exclude_none=True,
+    summary="Status of a job", responses={404: _PROBLEM},
+)
+def get_job(job_id: str, services: ServicesDep, base: BaseUrl) -> StatusInfo:
+    """Return the status of a job: state, progress 0-100, message, timestamps."""
+    return status_info(_job(services, job_id), base)
+
+
+@router.get(
+    "/jobs/{job_id}/results", summary="Results of a job",
+    responses={200: {"description": "a link per output"}, 404: _PROBLEM},
+)
+def get_results(job_id: str, services: ServicesDep, base: BaseUrl) -> dict[str, Any]:
+    """Link to each output of a successful job: the COGs, the STAC item, the TileJSON."""
+    job = _job(services, job_id)
+    if job.status != "successful" or job.product_id is None:
+        raise ResultNotReady(f"job {job_id!r} is {job.status}: {job.message or 'no results'}")
+    item, _ = load_item(services.settings.products_dir, job.product_id)
+    return results(item, base)
+
+
+@router.delete(
+    "/jobs/{job_id}", response_model=StatusInfo, response_model_exclude_none=True,
+    summary="Dismiss a job", dependencies=[Depends(require_api_key)],
+    responses={401: _PROBLEM, 404: _PROBLEM},
+)
+def dismiss(job_id: str, services: ServicesDep, base: BaseUrl) -> StatusInfo:
+    """Cancel a queued or running job, or remove a finished job's product."""
+    found = services.store.dismiss(job_id)
+    if found is None:
+        raise NoSuchJob(f"no job {job_id!r}")
+    job, before = found
+    # After the store: a worker that finishes now sees the job dismissed and discards.
+    services.pool.cancel(job.id)
+    if before == "successful" and job.product_id is not None:
+        remove_product(services.settings.products_dir, job.product_id)
+    return status_info(job, base)

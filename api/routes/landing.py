@@ -1,0 +1,51 @@
+"""The landing page (``/api``; ``/`` belongs to the web viewer) and the conformance classes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.models import Conformance, LandingPage, Link
+from api.services import BaseUrl
+from api.views import OGC_REL
+
+router = APIRouter(tags=["Capabilities"])
+
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/ogc-process-description",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/json",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/job-list",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/dismiss",
+]
+
+
+@router.get("/api", response_model=LandingPage, response_model_exclude_none=True,
+            summary="Landing page")
+def landing(base: BaseUrl) -> LandingPage:
+    """Link to everything the API offers."""
+    return LandingPage(
+        title="l3a",
+        description="Sentinel-2 Level-3A mosaics on demand (OGC API - Processes).",
+        links=[
+            Link(href=f"{base}/api", rel="self", type="application/json", title="this page"),
+            Link(href=f"{base}/openapi.json", rel="service-desc",
+                 type="application/vnd.oai.openapi+json;version=3.0", title="OpenAPI"),
+            Link(href=f"{base}/docs", rel="service-doc", type="text/html",
+                 title="API documentation"),
+            Link(href=f"{base}/conformance", rel=f"{OGC_REL}/conformance",
+                 type="application/json", title="conformance classes"),
+            Link(href=f"{base}/processes", rel=f"{OGC_REL}/processes",
+                 type="application/json", title="processes"),
+            Link(href=f"{base}/jobs", rel=f"{OGC_REL}/job-list", type="application/json",
+                 title="jobs"),
+            Link(href=f"{base}/products", rel="data", type="application/geo+json",
+                 title="finished products (STAC ItemCollection)"),
+        ],
+    )
+
+
+@router.get("/conformance", response_model=Conformance, summary="Conformance classes")
+def conformance() -> Conformance:
+    """List the OGC conformance classes this API implements."""
+    return Conformance(conformsTo=CONFORMANCE)

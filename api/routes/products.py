@@ -1,0 +1,121 @@
+"""Products: the finished mosaics as STAC, and their COGs with HTTP range requests.
+
+Client input never becomes a path. A product id is looked up in the job store (it must be a
+successful job's); an asset key is looked up in that product's STAC item, whose href names a
+file of the product folder. Anything else, ``..`` and encoded slashes included, is a 404.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Query
+from fastapi.responses import FileResponse, JSONResponse
+
+from api.models import Link
+from api.problems import PROBLEM_JSON, NotFound
+from api.routes.jobs import MAX_OFFSET
+from api.services import BaseUrl, Services, ServicesDep
+from api.views import COG, GEOJSON, load_item, public_item
+
+router = APIRouter(tags=["Products"])
+
+_PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "a problem (RFC 9457)"}
+
+
+class GeoJSONResponse(JSONResponse):
+    """JSON with the GeoJSON media type (STAC items and item collections)."""
+
+    media_type = GEOJSON
+
+
+def _product(services: Services, product_id: str) -> tuple[dict[str, Any], Path]:
+    job = services.store.product_job(product_id)
+    if job is None or job.product_id is None:
+        raise NotFound(f"no product {product_id!r}")
+    return load_item(services.settings.products_dir, job.product_id)
+
+
+def asset_path(services: Services, product_id: str, key: str) -> tuple[Path, str]:
+    """Return the file and media type of a product's asset, looked up, never built.
+
+    Raises:
+        NotFound: unknown product or key, or an href outside the product folder.
+
+    """
+    item, folder = _product(services, product_id)
+    asset = item.get("assets", {}).get(key)
+    if not isinstance(asset, dict) or not isinstance(asset.get("href"), str):
+        raise NotFound(f"product {product_id!r} has no asset {key!r}")
+    path = (folder / asset["href"]).resolve()
+    # The item is ours, but check anyway: an href must name a file of the product folder.
+    if path.parent != folder.resolve() or not path.is_file():
+        raise NotFound(f"product {product_id!r} has no asset {key!r}")
+    return path, str(asset.get("type", COG))
+
+
+def product_asset_path(app: FastAPI, product_id: str, key: str) -> Path:
+    """Return the COG of a product's asset, for other modules (the tiles) of the same app.
+
+    Raises:
+        NotFound: as `asset_path`; answered 404 by the app's problem table.
+
+    """
+    path, _ = asset_path(app.state.services, product_id, key)
+    return path
+
+
+@router.get("/products", response_class=GeoJSONResponse, summary="List the products",
+            responses={200: {"content": {GEOJSON: {}}, "description": "STAC ItemCollection"}})
+def list_products(
+    services: ServicesDep,
+    base: BaseUrl,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> GeoJSONResponse:
+    """List finished products as a STAC ItemCollection, newest first."""
+    jobs, total = services.store.products(limit, offset)
+    features = []
+    for job in jobs:
+        try:
+            item, _ = load_item(services.settings.products_dir, job.product_id or job.id)
+        except NotFound:  # removed from disk behind the service's back: leave it out
+            continue
+        features.append(public_item(item, base))
+    links = [Link(href=f"{base}/products?limit={limit}&offset={offset}", rel="self",
+                  type=GEOJSON)]
+    if offset + limit < total:
+        links.append(Link(href=f"{base}/products?limit={limit}&offset={offset + limit}",
+                          rel="next", type=GEOJSON))
+    if offset > 0:
+        links.append(Link(href=f"{base}/products?limit={limit}&offset={max(0, offset - limit)}",
+                          rel="prev", type=GEOJSON))
+    links.append(Link(href=f"{base}/api", rel="root", type="application/json"))
+    return GeoJSONResponse({
+        "type": "FeatureCollection", "features": features, "numberMatched": total,
+        "numberReturned": len(features),
+        "links": [link.model_dump(exclude_none=True) for link in links],
+    })
+
+
+@router.get("/products/{product_id}", response_class=GeoJSONResponse,
+            summary="A product's STAC item",
+            responses={200: {"content": {GEOJSON: {}}, "description": "STAC item"},
+                       404: _PROBLEM})
+def get_product(product_id: str, services: ServicesDep, base: BaseUrl) -> GeoJSONResponse:
+    """Return a product's STAC item, its asset hrefs absolute URLs of this service."""
+    item, _ = _product(services, product_id)
+    return GeoJSONResponse(public_item(item, base))
+
+
+@router.get("/products/{product_id}/assets/{key}", response_class=FileResponse,
+            summary="Download an asset (COG; HTTP range requests supported)",
+            responses={200: {"content": {COG: {}}, "description": "the COG"},
+                       206: {"content": {COG: {}}, "description": "the requested range"},
+                       404: _PROBLEM})
+def get_asset(product_id: str, key: str, services: ServicesDep) -> FileResponse:
+    """Return one asset of a product; ``Range: bytes=...`` gives a 206 partial content."""
+    path, media = asset_path(services, product_id, key)
+    return FileResponse(path, media_type=media, filename=f"{product_id}-{key}.tif",
+                        content_disposition_type="inline")

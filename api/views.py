@@ -1,0 +1,96 @@
+"""How jobs and products look to clients: statusInfo documents, results, public STAC items.
+
+Pure functions of a job (or a product folder) and the service's base URL, so the routes stay
+a few lines each and every link is built in one place.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from api.jobs import Job
+from api.models import Link, StatusInfo
+from api.problems import NotFound
+from api.publish import product_dir
+
+PROCESS_ID = "mosaic"
+OGC_REL = "http://www.opengis.net/def/rel/ogc/1.0"
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+COG = "image/tiff; application=geotiff; profile=cloud-optimized"
+TILE_MATRIX_SET = "WebMercatorQuad"
+
+
+def tilejson_url(base: str, product_id: str) -> str:
+    """Return the TileJSON URL of a product (served by the tiles module)."""
+    return f"{base}/products/{product_id}/tiles/{TILE_MATRIX_SET}/tilejson.json"
+
+
+def status_info(job: Job, base: str) -> StatusInfo:
+    """Return the OGC statusInfo of a job."""
+    href = f"{base}/jobs/{job.id}"
+    links = [Link(href=href, rel="self", type=JSON, title="this job"),
+             Link(href=href, rel="monitor", type=JSON, title="job status")]
+    if job.status == "successful":
+        links.append(Link(href=f"{href}/results", rel=f"{OGC_REL}/results", type=JSON,
+                          title="results"))
+        if job.product_id:
+            links.append(Link(href=f"{base}/products/{job.product_id}", rel="item",
+                              type=GEOJSON, title="the product's STAC item"))
+    return StatusInfo(
+        processID=job.process_id, jobID=job.id, status=job.status,  # type: ignore[arg-type]
+        message=job.message, created=job.created, started=job.started,
+        finished=job.finished, updated=job.updated, progress=job.progress, links=links,
+    )
+
+
+def load_item(products_dir: Path, product_id: str) -> tuple[dict[str, Any], Path]:
+    """Read a published product's STAC item; return it and the product folder.
+
+    Raises:
+        NotFound: the folder or its item is missing (removed behind the service's back).
+
+    """
+    folder = product_dir(products_dir, product_id)
+    try:
+        item: dict[str, Any] = json.loads((folder / "item.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise NotFound(f"product {product_id!r} is not available") from None
+    return item, folder
+
+
+def public_item(item: dict[str, Any], base: str) -> dict[str, Any]:
+    """Return a product's item with absolute asset URLs of this service and its links."""
+    item = copy.deepcopy(item)
+    pid = item["id"]
+    for key, asset in item.get("assets", {}).items():
+        asset["href"] = f"{base}/products/{pid}/assets/{key}"
+    item["links"] = [
+        {"rel": "self", "href": f"{base}/products/{pid}", "type": GEOJSON},
+        {"rel": "parent", "href": f"{base}/products", "type": GEOJSON},
+        {"rel": "root", "href": f"{base}/api", "type": JSON},
+        {"rel": "tilejson", "href": tilejson_url(base, pid), "type": JSON,
+         "title": "TileJSON (Web Mercator tiles)"},
+        {"rel": "job", "href": f"{base}/jobs/{item['properties'].get('l3a:job_id', pid)}",
+         "type": JSON},
+        *[link for link in item.get("links", []) if link.get("rel") == "derived_from"],
+    ]
+    return item
+
+
+def results(item: dict[str, Any], base: str) -> dict[str, Any]:
+    """Return the OGC results document of a product: a link per output."""
+    pid = item["id"]
+    out: dict[str, Any] = {
+        key: {"href": f"{base}/products/{pid}/assets/{key}", "type": asset.get("type", COG),
+              "title": asset.get("title")}
+        for key, asset in item.get("assets", {}).items()
+    }
+    out["item"] = {"href": f"{base}/products/{pid}", "type": GEOJSON,
+                   "title": "STAC item of the product"}
+    out["tilejson"] = {"href": tilejson_url(base, pid), "type": JSON,
+                       "title": "TileJSON of the product (Web Mercator tiles)"}
+    return out

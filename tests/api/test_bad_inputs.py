@@ -1,0 +1,110 @@
+"""Every bad input gets a 4xx ``application/problem+json`` that names the field at fault."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.support import EXECUTE, order, small_bbox
+
+BBOX = small_bbox(3)
+W, S, E, N = BBOX
+POLYGON = {"type": "Polygon", "coordinates": [[[W, S], [E, S], [E, N], [W, N], [W, S]]]}
+
+
+def without_bbox(**inputs: Any) -> dict[str, Any]:
+    body = order(**inputs)
+    body["inputs"].pop("bbox", None)
+    return body
+
+
+CASES: list[tuple[str, dict[str, Any], str]] = [
+    ("inverted bbox", order(bbox=[E, S, W, N]), "bbox"),
+    ("south above north", order(bbox=[W, N, E, S]), "bbox"),
+    ("longitude out of range", order(bbox=[-200.0, S, E, N]), "bbox"),
+    ("latitude out of range", order(bbox=[W, -95.0, E, N]), "bbox"),
+    ("bbox of three numbers", order(bbox=[W, S, E]), "bbox"),
+    ("bbox of strings", order(bbox=["a", "b", "c", "d"]), "bbox"),
+    ("area over the limit", order(bbox=[0.0, 40.0, 5.0, 45.0]), "bbox"),
+    ("no area at all", without_bbox(), "bbox"),
+    ("bbox and geometry", order(bbox=BBOX, geometry=POLYGON), "geometry"),
+    ("open polygon ring", without_bbox(geometry={
+        "type": "Polygon", "coordinates": [[[W, S], [E, S], [E, N], [W, N]]]}), "geometry"),
+    ("not a polygon", without_bbox(geometry={"type": "Point", "coordinates": [W, S]}),
+     "geometry"),
+    ("empty period", order(bbox=BBOX, period=""), "period"),
+    ("blank period", order(bbox=BBOX, period="   "), "period"),
+    ("month 13", order(bbox=BBOX, period="2024-13"), "period"),
+    ("unparseable period", order(bbox=BBOX, period="last summer"), "period"),
+    ("inverted dates", order(bbox=BBOX, period="2024-07-31/2024-07-01"), "period"),
+    ("future period", order(bbox=BBOX, period="2999-01"), "period"),
+    ("unknown method", order(bbox=BBOX, method="mean"), "method"),
+    ("unknown band", order(bbox=BBOX, bands=["red", "purple"]), "bands"),
+    ("no band", order(bbox=BBOX, bands=[]), "bands"),
+    ("band twice", order(bbox=BBOX, bands=["red", "RED"]), "bands"),
+    ("resolution not offered", order(bbox=BBOX, resolution=30), "resolution"),
+    ("geographic crs", order(bbox=BBOX, crs=4326), "crs"),
+    ("unknown crs", order(bbox=BBOX, crs=999_999), "crs"),
+    ("unknown source", order(bbox=BBOX, source="nowhere"), "source"),
+    ("client url not allowed", order(bbox=BBOX, source="https://example.com/stac"),
+     "source"),
+    ("server path as source", order(bbox=BBOX, source="/etc/passwd"), "source"),
+    ("cloud cover over 100", order(bbox=BBOX, max_cloud=150), "max_cloud"),
+    ("negative dilation", order(bbox=BBOX, cloud_dilation=-1), "cloud_dilation"),
+    ("dilation too large", order(bbox=BBOX, cloud_dilation=5000), "cloud_dilation"),
+    ("unknown input", order(bbox=BBOX, colour="blue"), "colour"),
+    ("unknown top-level member", {**order(bbox=BBOX), "mode": "sync"}, "mode"),
+    ("no inputs", {}, "inputs"),
+    ("raw response unsupported", {**order(bbox=BBOX), "response": "raw"}, "response"),
+]
+
+
+def assert_problem(response: httpx.Response, status: int, field: str | None) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == status
+    assert problem["title"] and problem["detail"] and problem["type"]
+    if field is not None:
+        assert problem["field"] == field, problem
+    return dict(problem)
+
+
+@pytest.mark.parametrize(("body", "field"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_order_is_422_naming_the_field(api: httpx.Client, body: dict, field: str) -> None:
+    assert_problem(api.post(EXECUTE, json=body), 422, field)
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ('{"inputs": {', "body"),
+    ("[1, 2, 3]", "body"),
+    ('{"inputs": {"bbox": [NaN, 43.7, 1.3, 43.72], "period": "2024-07"}}', "bbox"),
+    ('{"inputs": {"bbox": [1.3, 43.7, Infinity, 43.72], "period": "2024-07"}}', "bbox"),
+], ids=["truncated JSON", "not an object", "NaN", "Infinity"])
+def test_malformed_json_is_422(api: httpx.Client, text: str, field: str) -> None:
+    response = api.post(EXECUTE, content=text, headers={"content-type": "application/json"})
+    assert_problem(response, 422, field)
+
+
+@pytest.mark.parametrize("path", [
+    "/jobs/no-such-job", "/jobs/no-such-job/results", "/processes/no-such-process",
+    "/products/no-such-product", "/products/no-such-product/assets/red", "/no/such/route",
+])
+def test_unknown_resources_are_404_problems(api: httpx.Client, path: str) -> None:
+    assert_problem(api.get(path), 404, None)
+
+
+def test_unknown_process_execution_is_404(api: httpx.Client) -> None:
+    assert_problem(api.post("/processes/ndvi/execution", json=order(bbox=BBOX)), 404, None)
+
+
+def test_dismissing_an_unknown_job_is_404(api: httpx.Client) -> None:
+    assert_problem(api.delete("/jobs/no-such-job"), 404, None)
+
+
+@pytest.mark.parametrize("query", ["status=done", "limit=0", "limit=100000", "offset=-1",
+                                   "offset=99999999999999999999"])
+def test_bad_job_list_parameters_are_422(api: httpx.Client, query: str) -> None:
+    assert_problem(api.get(f"/jobs?{query}"), 422, query.split("=")[0])
