@@ -24,14 +24,9 @@ from pyproj import Transformer
 from rasterio.features import geometry_mask
 
 from api.orders import NormalizedOrder
+from engine.write import copy_as_cog
 
 STAGING_PREFIX = ".build-"
-
-# As engine.write: DEFLATE level 1 with horizontal differencing, 256 px tiles.
-_COG_OPTIONS: dict[str, Any] = {
-    "COMPRESS": "DEFLATE", "LEVEL": 1, "NUM_THREADS": "ALL_CPUS", "BLOCKSIZE": 256,
-    "BIGTIFF": "IF_SAFER", "STATISTICS": "NO",
-}
 
 
 def staging_dir(products_dir: Path, job_id: str) -> Path:
@@ -46,8 +41,9 @@ def product_dir(products_dir: Path, product_id: str) -> Path:
     return products_dir / product_id
 
 
-def publish(built: Path, products_dir: Path, product_id: str, order: NormalizedOrder,
-            extra: dict[str, Any]) -> Path:
+def publish(
+    built: Path, products_dir: Path, product_id: str, order: NormalizedOrder, extra: dict[str, Any]
+) -> Path:
     """Finish a built product folder and move it to ``products/<product_id>``.
 
     Args:
@@ -69,8 +65,9 @@ def publish(built: Path, products_dir: Path, product_id: str, order: NormalizedO
         # still contains it).
         item["geometry"] = order.geometry
         _mask_outside(built, item, order.geometry)
-    item_path.write_text(json.dumps(item, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-                         encoding="utf-8")
+    item_path.write_text(
+        json.dumps(item, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     target = product_dir(products_dir, product_id)
     os.replace(built, target)
     return target
@@ -111,17 +108,18 @@ def _mask_outside(folder: Path, item: dict[str, Any], polygon: dict[str, Any]) -
                 continue
             profile = src.profile
             values = src.read(1)
-            outside = geometry_mask([shape], out_shape=values.shape, transform=src.transform,
-                                    all_touched=False)
+            outside = geometry_mask(
+                [shape], out_shape=values.shape, transform=src.transform, all_touched=False
+            )
         values[outside] = np.array(src.nodata).astype(values.dtype)
         continuous = "reflectance" in asset.get("roles", []) or str(profile["dtype"]).startswith(
-            "float")
+            "float"
+        )
         raw = folder / f".{key}.raw.tif"
-        profile.update(driver="GTiff", tiled=True, blockxsize=256, blockysize=256,
-                       compress="DEFLATE")
+        profile.update(
+            driver="GTiff", tiled=True, blockxsize=256, blockysize=256, compress="DEFLATE"
+        )
         with rasterio.open(raw, "w", **profile) as dst:
             dst.write(values, 1)
-        rasterio.shutil.copy(raw, path, driver="COG",
-                             OVERVIEW_RESAMPLING="AVERAGE" if continuous else "NEAREST",
-                             **_COG_OPTIONS)
+        copy_as_cog(raw, path, "AVERAGE" if continuous else "NEAREST", str(profile["dtype"]))
         raw.unlink()

@@ -78,6 +78,13 @@ def _encode(values: npt.NDArray[np.float32], spec: LayerSpec) -> npt.NDArray[Any
     return out
 
 
+def copy_as_cog(source: Path, target: Path, resampling: str, dtype: str) -> None:
+    """Copy a raster into a COG with the product's options (overviews by ``resampling``)."""
+    predictor = "NO" if dtype == "uint8" else "YES"
+    rasterio.shutil.copy(source, target, driver="COG", OVERVIEW_RESAMPLING=resampling,
+                         PREDICTOR=predictor, **_COG_OPTIONS)
+
+
 class ProductWriter:
     """Stage, fill and publish a product folder.
 
@@ -142,10 +149,7 @@ class ProductWriter:
 
     def _to_cog(self, spec: LayerSpec) -> None:
         raw = self.staging / "raw" / f"{spec.key}.tif"
-        predictor = "YES" if spec.dtype != "uint8" else "NO"
-        rasterio.shutil.copy(raw, self.staging / f"{spec.key}.tif", driver="COG",
-                             OVERVIEW_RESAMPLING=spec.resampling, PREDICTOR=predictor,
-                             **_COG_OPTIONS)
+        copy_as_cog(raw, self.staging / f"{spec.key}.tif", spec.resampling, spec.dtype)
         raw.unlink()
 
     def __exit__(
