@@ -1,14 +1,15 @@
-"""The worker pool: jobs computed in threads, with progress and cancellation.
+"""The worker pool: jobs driven from threads, with progress and cancellation.
 
 ``settings.workers`` threads (default 1) take accepted jobs in order and run
-``search -> build_product -> publish`` for each. Every thread submits to the engine's one
-dask client, so the machine's cores are shared by the jobs running at once rather than
-over-subscribed. The pool holds no state that matters: the job store does. A job whose thread
-dies with the process is re-queued from the store at the next start (`JobStore.recover`).
+``search -> build_product -> publish`` for each; the build itself runs in a child process
+(`api.job_process`), so that computing never starves the threads answering HTTP. The pool
+holds no state that matters: the job store does. A job whose thread dies with the process is
+re-queued from the store at the next start (`JobStore.recover`).
 
 Cancellation is cooperative: each running job has a `threading.Event`; ``DELETE /jobs/{id}``
-sets it and `build_product` stops between two blocks (raising `Cancelled`, leaving nothing
-behind). A shutdown sets every event too, but puts the interrupted jobs back in the queue.
+sets it, the child process is told, and `build_product` stops between two blocks (raising
+`Cancelled`, leaving nothing behind). A shutdown sets every event too, but puts the
+interrupted jobs back in the queue.
 """
 
 from __future__ import annotations
@@ -159,8 +160,8 @@ class WorkerPool:
 
     def _build(self, job_id: str, order: NormalizedOrder, staging: Path,
                cancel: threading.Event) -> None:
+        from api.job_process import build_in_process
         from catalog.search import search
-        from engine.pipeline import build_product
 
         progress = ProgressWriter(self.store, job_id)
         progress.percent(1, f"searching {order.source}")
@@ -171,10 +172,10 @@ class WorkerPool:
         if cancel.is_set():
             raise Cancelled("cancelled before the build")
         staging.mkdir(parents=True, exist_ok=True)
-        built = build_product(
+        built = build_in_process(
             engine_order, items, staging / "product", product_id=job_id,
-            scheduler=self.settings.dask_scheduler, progress=progress, cancel=cancel,
-            gdal_options=self.settings.gdal_options or None,
+            scheduler=self.settings.dask_scheduler, progress=progress,
+            cancelled=cancel.is_set, gdal_options=self.settings.gdal_options or None,
         )
         if cancel.is_set():  # DELETE came after the last block: do not publish
             raise Cancelled("cancelled before publication")
