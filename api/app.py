@@ -117,19 +117,12 @@ def _close_dask() -> None:
 
 
 def _mount_viewer_and_tiles(app: FastAPI, settings: Settings) -> None:
-    """Mount the tiles and the web viewer when their modules exist."""
-    try:
-        from api.tiles import register_tiles
-    except ImportError:
-        log.info("api.tiles is not available: no tile endpoints")
-    else:
-        register_tiles(app, settings)
-    try:
-        from api.viewer import register_viewer
-    except ImportError:
-        log.info("api.viewer is not available: no web page")
-    else:
-        register_viewer(app, settings)
+    """Mount the TiTiler endpoints of products and the web viewer."""
+    from api.tiles import register_tiles
+    from api.viewer import register_viewer
+
+    register_tiles(app, settings)
+    register_viewer(app, settings)
 
 
 def _landing_fallback(app: FastAPI) -> None:

@@ -1,0 +1,320 @@
+// The l3a page: order a mosaic, watch its job, look at the product, compare two products.
+import * as api from "./js/api.js";
+import { MapView } from "./js/mapview.js";
+import { getPeriod, initPeriod } from "./js/period.js";
+import { renderLegend, renderDownloads, productLabel } from "./js/panels.js";
+
+const $ = (id) => document.getElementById(id);
+const BBOX_IDS = ["west", "south", "east", "north"];
+
+const state = {
+  products: [],          // STAC items of GET /products
+  shown: null,           // id of the product on the map (or the left one of a comparison)
+  compare: null,         // {left, right} while comparing
+  layers: new Map(),     // product id -> its /tiles/layers answer
+};
+
+const view = new MapView($("map"));
+
+// ---------------------------------------------------------------- the order form
+
+function readBbox() {
+  const values = BBOX_IDS.map((id) => Number.parseFloat($(id).value));
+  return values.every(Number.isFinite) ? values : null;
+}
+
+function writeBbox(bbox) {
+  BBOX_IDS.forEach((id, i) => { $(id).value = bbox[i]; });
+  view.showArea(bbox);
+}
+
+async function describeProcess() {
+  const description = await api.processDescription();
+  const inputs = description.inputs;
+  const methods = inputs.method.schema.enum;
+  const help = Object.fromEntries(
+    inputs.method.description.replace(/^[^:]*:\s*/, "").split("; ").map((part) => {
+      const at = part.indexOf(": ");
+      return [part.slice(0, at), part.slice(at + 2)];
+    }),
+  );
+  $("method").replaceChildren(...methods.map((m) => new Option(m, m)));
+  const explain = () => { $("method-help").textContent = help[$("method").value] || ""; };
+  $("method").addEventListener("change", explain);
+  explain();
+  const bands = inputs.bands.schema.items.enum;
+  const chosen = new Set(inputs.bands.schema.default || ["blue", "green", "red", "nir"]);
+  $("bands").replaceChildren(...bands.map((band) => {
+    const label = document.createElement("label");
+    const box = Object.assign(document.createElement("input"), {
+      type: "checkbox", name: "band", value: band, checked: chosen.has(band),
+    });
+    label.append(box, ` ${band}`);
+    return label;
+  }));
+  const resolutions = inputs.resolution.schema.enum;
+  if (resolutions) {
+    const current = $("resolution").value;
+    $("resolution").replaceChildren(...resolutions.map((r) => new Option(`${r} m`, String(r))));
+    $("resolution").value = resolutions.map(String).includes(current) ? current : resolutions[0];
+  }
+}
+
+function clearErrors() {
+  $("order-error").textContent = "";
+  for (const input of document.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
+}
+
+function showError(message, field) {
+  $("order-error").textContent = message;
+  const target = { bbox: "west", period: "period-kind", bands: "bands" }[field] || field;
+  const element = target && $(target);
+  if (element) {
+    element.setAttribute("aria-invalid", "true");
+    element.focus?.();
+  }
+}
+
+async function submitOrder(event) {
+  event.preventDefault();
+  clearErrors();
+  const bbox = readBbox();
+  if (!bbox) return showError("Enter the area as four numbers: west, south, east, north.", "bbox");
+  const period = getPeriod();
+  if (!period) return showError("Choose a period.", "period");
+  const bands = [...document.querySelectorAll("input[name=band]:checked")].map((b) => b.value);
+  if (!bands.length) return showError("Choose at least one band.", "bands");
+  const inputs = {
+    bbox, period, method: $("method").value, bands,
+    resolution: Number.parseInt($("resolution").value, 10),
+  };
+  $("order").disabled = true;
+  $("job").dataset.status = "submitting";
+  try {
+    const { job, location } = await api.order(inputs, $("api-key").value);
+    await followJob(job, location);
+  } catch (error) {
+    showError(error.message, error.field);
+  } finally {
+    $("order").disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------- the job
+
+function showJob(job) {
+  if ($("job").hidden) {
+    $("job").hidden = false;
+    $("job").scrollIntoView({ block: "nearest" });
+  }
+  $("job-progress").value = job.progress ?? 0;
+  const words = { accepted: "Waiting for a worker", running: "Computing",
+    successful: "Done", failed: "Failed", dismissed: "Dismissed" };
+  const message = job.message && job.status !== "successful" ? ` — ${job.message}` : "";
+  $("job-status").textContent = `${words[job.status] || job.status} (${job.progress ?? 0} %)${message}`;
+  $("job").dataset.status = job.status;
+}
+
+async function followJob(job, location) {
+  showJob(job);
+  const final = await api.watchJob(location, showJob);
+  if (final.status !== "successful") return;
+  const item = (final.links || []).find((link) => link.rel === "item");
+  const productId = item ? item.href.split("/").pop() : final.jobID;
+  await refreshProducts();
+  await showProduct(productId);
+}
+
+// ---------------------------------------------------------------- products
+
+async function refreshProducts() {
+  const collection = await api.listProducts();
+  state.products = collection.features;
+  view.showFootprints(state.products);
+  const list = $("products");
+  list.replaceChildren(...state.products.map((item) => {
+    const li = document.createElement("li");
+    const button = Object.assign(document.createElement("button"), {
+      type: "button", className: "link", textContent: productLabel(item),
+    });
+    button.addEventListener("click", () => showProduct(item.id));
+    li.append(button);
+    li.dataset.productId = item.id;
+    return li;
+  }));
+  if (!state.products.length) {
+    const li = document.createElement("li");
+    li.className = "hint";
+    li.textContent = "No product yet: order one above.";
+    list.append(li);
+  }
+  // Keep the comparison's choice while it names two existing products; else compare the two
+  // newest (the older on the left), e.g. a synthesis and then a composite of one area.
+  const exists = (id) => state.products.some((p) => p.id === id);
+  let left = $("compare-left").value;
+  let right = $("compare-right").value;
+  if (!(left && right && left !== right && exists(left) && exists(right))) {
+    left = state.products[Math.min(1, state.products.length - 1)]?.id ?? "";
+    right = state.products[0]?.id ?? "";
+  }
+  for (const [select, value] of [["compare-left", left], ["compare-right", right]]) {
+    $(select).replaceChildren(...state.products.map((item) => new Option(productLabel(item), item.id)));
+    $(select).value = value;
+  }
+  $("compare-start").disabled = state.products.length < 2;
+}
+
+async function layersOf(id) {
+  if (!state.layers.has(id)) state.layers.set(id, await api.productLayers(id));
+  return state.layers.get(id);
+}
+
+/** Fill the layer picker with the layers `ids` all have, keeping the current choice. */
+async function fillLayerPicker(ids) {
+  const answers = await Promise.all(ids.map(layersOf));
+  const common = answers[0].layers.filter((layer) => answers.every(
+    (answer) => answer.layers.some((other) => other.id === layer.id)));
+  const current = $("layer").value;
+  $("layer").replaceChildren(...common.map((layer) => new Option(layer.title, layer.id)));
+  $("layer").value = common.some((l) => l.id === current) ? current : answers[0].default;
+  return answers;
+}
+
+function legendOf(answer, layerId) {
+  return answer.layers.find((layer) => layer.id === layerId)?.legend;
+}
+
+function tileWatcher(event) {
+  // For tests and curious people: count the tiles that arrived.
+  const key = event.type === "tileload" ? "tilesLoaded" : "tilesFailed";
+  document.body.dataset[key] = String(Number(document.body.dataset[key] || 0) + 1);
+}
+
+async function showProduct(id) {
+  stopCompare();
+  state.shown = id;
+  const [item] = await Promise.all([api.getProduct(id), fillLayerPicker([id])]);
+  $("product").hidden = false;
+  $("layer-box").hidden = false;
+  $("product-title").textContent = "Product";
+  $("product-summary").textContent = productLabel(item);
+  renderDownloads($("downloads"), item);
+  await drawLayers();
+  view.fit(item.bbox);
+  markCurrent([id]);
+}
+
+function markCurrent(ids) {
+  for (const li of $("products").children) {
+    li.classList.toggle("current", ids.includes(li.dataset.productId));
+  }
+}
+
+/** Draw the chosen layer of the shown product, or of both products of a comparison. */
+async function drawLayers() {
+  const layer = $("layer").value;
+  delete $("map").dataset.layer;
+  if (state.compare) {
+    const { left, right } = state.compare;
+    const [a, b] = await Promise.all([layersOf(left), layersOf(right)]);
+    const la = legendOf(a, layer);
+    const lb = legendOf(b, layer);
+    // One stretch for both sides: the same reflectance must look the same on each side of
+    // the divider, or the comparison shows stretches rather than products.
+    let rescale = null;
+    if (la?.rescale && lb?.rescale && la.kind !== "classes") {
+      rescale = [Math.min(la.rescale[0], lb.rescale[0]), Math.max(la.rescale[1], lb.rescale[1])];
+    }
+    const [ta, tb] = await Promise.all([
+      api.tileJSON(left, layer, rescale), api.tileJSON(right, layer, rescale)]);
+    view.showTiles("bottom", ta, tileWatcher);
+    view.showTiles("top", tb, tileWatcher);
+    renderLegend($("legend"), la && { ...la, rescale: rescale || la.rescale });
+  } else if (state.shown) {
+    const answer = await layersOf(state.shown);
+    view.clear("top");
+    view.showTiles("bottom", await api.tileJSON(state.shown, layer), tileWatcher);
+    renderLegend($("legend"), legendOf(answer, layer));
+  }
+  // What the map shows now, for tests and scripts: "rgb", "date", ...
+  $("map").dataset.layer = layer;
+}
+
+// ---------------------------------------------------------------- the swipe comparison
+
+async function startCompare() {
+  const left = $("compare-left").value;
+  const right = $("compare-right").value;
+  if (!left || !right) return;
+  state.compare = { left, right };
+  state.shown = left;
+  markCurrent([left, right]);
+  const label = (id) => productLabel(state.products.find((p) => p.id === id) || { id });
+  $("swipe-left-label").textContent = `◀ ${label(left)}`;
+  $("swipe-right-label").textContent = `${label(right)} ▶`;
+  $("swipe").hidden = false;
+  $("compare-stop").hidden = false;
+  $("product").hidden = false;
+  $("layer-box").hidden = false;
+  $("product-title").textContent = "Comparison";
+  $("product-summary").textContent = `Left: ${label(left)}. Right: ${label(right)}.`;
+  renderDownloads($("downloads"), await api.getProduct(right), await api.getProduct(left));
+  await fillLayerPicker([left, right]);
+  moveSwipe();
+  await drawLayers();
+  const item = state.products.find((p) => p.id === left);
+  if (item) view.fit(item.bbox);
+}
+
+function stopCompare() {
+  if (!state.compare) return;
+  state.compare = null;
+  view.clear("top");
+  $("swipe").hidden = true;
+  $("compare-stop").hidden = true;
+}
+
+function moveSwipe() {
+  const fraction = Number($("swipe-range").value) / 100;
+  $("swipe-line").style.left = `${fraction * 100}%`;
+  view.setSplit(fraction);
+}
+
+// ---------------------------------------------------------------- start
+
+async function drawTool() {
+  const button = $("draw");
+  if (view.cancelDraw) { view.cancelDraw(); return; }
+  button.setAttribute("aria-pressed", "true");
+  button.textContent = "Cancel drawing";
+  $("draw-hint").hidden = false;
+  const bbox = await view.drawRectangle();
+  button.setAttribute("aria-pressed", "false");
+  button.textContent = "Draw on map";
+  $("draw-hint").hidden = true;
+  if (bbox) writeBbox(bbox);
+}
+
+async function start() {
+  const config = await api.viewerConfig();
+  writeBbox(config.bbox);
+  $("resolution").value = String(config.resolution);
+  initPeriod(config.period);
+  view.fit(config.bbox, 80);
+  for (const id of BBOX_IDS) {
+    $(id).addEventListener("change", () => { const b = readBbox(); if (b) view.showArea(b); });
+  }
+  $("draw").addEventListener("click", drawTool);
+  $("order-form").addEventListener("submit", submitOrder);
+  $("layer").addEventListener("change", drawLayers);
+  $("refresh").addEventListener("click", refreshProducts);
+  $("compare-start").addEventListener("click", startCompare);
+  $("compare-stop").addEventListener("click", () => { stopCompare(); drawLayers(); });
+  $("swipe-range").addEventListener("input", moveSwipe);
+  await Promise.all([describeProcess(), refreshProducts()]);
+  document.body.dataset.ready = "true";
+}
+
+start().catch((error) => {
+  $("order-error").textContent = `The page could not start: ${error.message}`;
+});

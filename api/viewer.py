@@ -1,0 +1,65 @@
+"""The web page: ``/`` (order, watch, view and compare mosaics), its files under ``/static``.
+
+The page is plain HTML, CSS and JavaScript modules shipped inside the package
+(``api/static``, declared as package data), with Leaflet vendored under
+``static/vendor/leaflet``: it needs no build step and loads nothing from the internet, so it
+works offline like the rest of the service. It talks to the API with relative URLs, so it
+also works behind a proxy that serves the service under a path.
+
+``/viewer/config.json`` gives the page its defaults: an area inside the demo catalogue and
+its month, so that one click orders a demo mosaic.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from api.settings import Settings
+
+STATIC_DIR = Path(str(files("api") / "static"))
+#: Size of the prefilled area, degrees (about 5 x 4 km): a demo order done in seconds.
+DEFAULT_AREA_DEG = (0.06, 0.04)
+
+
+def register_viewer(app: FastAPI, settings: Settings) -> None:
+    """Serve the page at ``/``, its files at ``/static`` and its defaults.
+
+    Args:
+        app: the service's app.
+        settings: the service's settings (the default catalogue, shown on the page).
+
+    """
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    config = viewer_config(settings)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        # no-cache: the browser revalidates (ETag), so a new version of the page is seen.
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html",
+                            headers={"Cache-Control": "no-cache"})
+
+    @app.get("/viewer/config.json", include_in_schema=False)
+    def viewer_defaults() -> dict[str, Any]:
+        return config
+
+
+def viewer_config(settings: Settings) -> dict[str, Any]:
+    """Return the page's defaults: a small area in the middle of the demo, its month."""
+    from catalog.demo import DEMO_BBOX, DEMO_PERIOD
+
+    west, south, east, north = DEMO_BBOX
+    cx, cy = (west + east) / 2, (south + north) / 2
+    dx, dy = DEFAULT_AREA_DEG[0] / 2, DEFAULT_AREA_DEG[1] / 2
+    return {
+        "bbox": [round(cx - dx, 4), round(cy - dy, 4), round(cx + dx, 4), round(cy + dy, 4)],
+        "period": DEMO_PERIOD,
+        "resolution": 20,
+        "demo_bbox": list(DEMO_BBOX),
+        "source": settings.source,
+    }

@@ -1,0 +1,80 @@
+"""A real headless Chromium (Debian's, driven by Playwright) against a real ``l3a serve``.
+
+The server is the ``l3a serve`` command in a subprocess on a free loopback port with its own
+``L3A_DATA_DIR`` (`tests.api.support.Server`). Screenshots go to ``artifacts/screenshots/``
+at the repository root (git-ignored), for people and CI to look at.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.api.support import ROOT, Server, ensure_demo_folder
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo catalogue: the one tests/api generated in this session, else a new one.
+
+    Generating it takes about 20 s; it is deterministic, so sharing is safe.
+    """
+    base = tmp_path_factory.getbasetemp()
+    for items in sorted(base.glob("demo-catalogue*/demo/items.ndjson")):
+        return items.parent
+    return ensure_demo_folder(tmp_path_factory.mktemp("browser-demo"))
+
+
+@pytest.fixture(scope="session")
+def viewer_server(tmp_path_factory: pytest.TempPathFactory,
+                  browser_demo: Path) -> Iterator[Server]:
+    server = Server(tmp_path_factory.mktemp("browser-data"), browser_demo).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip(f"no {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium: Any, viewer_server: Server) -> Iterator[Any]:
+    """A fresh page at 1400 x 900 that records what it asked and any script error."""
+    context = chromium.new_context(viewport={"width": 1400, "height": 900},
+                                   base_url=viewer_server.url)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.errors = []
+    page.requests = []
+    page.tile_responses = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.on("request", lambda request: page.requests.append(request.url))
+    page.on("response", lambda response: page.tile_responses.append(
+        (response.status, response.url)) if "/tiles/tiles/" in response.url else None)
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS

@@ -1,0 +1,189 @@
+"""The web page in a real browser: order, watch, view and compare mosaics, offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from catalog.demo import DEMO_BBOX
+
+pytestmark = pytest.mark.browser
+
+#: A ~3 x 2.5 km area of the demo that no other browser test orders.
+AREA = [round(DEMO_BBOX[0] + 0.12, 4), round(DEMO_BBOX[1] + 0.08, 4),
+        round(DEMO_BBOX[0] + 0.16, 4), round(DEMO_BBOX[1] + 0.105, 4)]
+JOB_TIMEOUT_MS = 120_000
+#: The id of the product the list highlights (the one on the map), or null.
+CURRENT_PRODUCT = ("() => document.querySelector('#products li.current')"
+                   "?.dataset.productId ?? null")
+
+
+def open_page(page: Any) -> None:
+    page.goto("/")
+    page.wait_for_selector("body[data-ready=true]")
+
+
+def enter_area(page: Any, bbox: list[float]) -> None:
+    for name, value in zip(("west", "south", "east", "north"), bbox, strict=True):
+        page.fill(f"#{name}", str(value))
+
+
+def order_and_wait(page: Any, method: str) -> str:
+    """Order, wait for the job and for its product's tiles; return the product id."""
+    before = page.evaluate(CURRENT_PRODUCT)
+    page.select_option("#method", method)
+    page.select_option("#resolution", "20")
+    page.click("#order")
+    page.wait_for_selector("#job[data-status=successful]", timeout=JOB_TIMEOUT_MS)
+    # The page then shows the new product: wait until the list highlights it.
+    page.wait_for_function(f"before => ({CURRENT_PRODUCT})() !== before", arg=before)
+    wait_for_tiles(page, "bottom")
+    return str(page.evaluate(CURRENT_PRODUCT))
+
+
+def wait_for_tiles(page: Any, pane: str) -> None:
+    """Wait until the pane shows tiles, none still loading or fading in (for screenshots)."""
+    page.wait_for_function(
+        """pane => {
+            const tiles = [...document.querySelectorAll(`.tiles-${pane} img`)];
+            return tiles.some(t => t.classList.contains('leaflet-tile-loaded'))
+                && tiles.every(t => t.complete && getComputedStyle(t).opacity === '1');
+        }""", arg=pane)
+
+
+def tile_statuses(page: Any, product_id: str) -> list[int]:
+    return [status for status, url in page.tile_responses if f"/products/{product_id}/" in url]
+
+
+def test_the_page_works_offline_with_the_demo_prefilled(page: Any, screenshots: Path) -> None:
+    open_page(page)
+    west, south, east, north = (float(page.input_value(f"#{n}"))
+                                for n in ("west", "south", "east", "north"))
+    assert DEMO_BBOX[0] < west < east < DEMO_BBOX[2]
+    assert DEMO_BBOX[1] < south < north < DEMO_BBOX[3]
+    assert page.input_value("#period-month") == "2024-07"
+    methods = page.locator("#method option").all_text_contents()
+    assert {"synthesis", "composite", "median", "q25"} <= set(methods)
+    # Everything the page loaded came from the service itself: no CDN, no basemap.
+    hosts = {urlparse(url).netloc for url in page.requests if url.startswith("http")}
+    assert hosts == {urlparse(page.url).netloc}
+    assert page.errors == []
+    page.screenshot(path=screenshots / "01-page.png")
+
+
+def test_order_watch_view_and_compare_two_methods(page: Any, screenshots: Path) -> None:
+    open_page(page)
+    enter_area(page, AREA)
+
+    synthesis = order_and_wait(page, "synthesis")
+    assert page.locator("#job-progress").evaluate("p => p.value") == 100
+    assert tile_statuses(page, synthesis) and set(tile_statuses(page, synthesis)) <= {200}
+    downloads = page.locator("#downloads a").all_text_contents()
+    assert {"red", "green", "blue", "weight", "date", "flag", "count", "STAC item"} <= set(
+        downloads)
+    page.screenshot(path=screenshots / "02-synthesis.png")
+    page.select_option("#layer", "flag")
+    page.wait_for_selector("#map[data-layer=flag]")
+    wait_for_tiles(page, "bottom")
+    assert page.locator("#legend .classes li").all_text_contents() == [
+        "cloud", "snow", "water", "land"]
+    page.screenshot(path=screenshots / "02-synthesis-flag.png")
+
+    composite = order_and_wait(page, "composite")
+    assert composite != synthesis
+    assert set(tile_statuses(page, composite)) == {200}
+
+    # The two newest products are proposed for the comparison, the older on the left.
+    assert page.input_value("#compare-left") == synthesis
+    assert page.input_value("#compare-right") == composite
+    page.click("#compare-start")
+    wait_for_tiles(page, "bottom")
+    wait_for_tiles(page, "top")
+    page.locator("#swipe-range").evaluate(
+        "r => { r.value = 35; r.dispatchEvent(new Event('input')); }")
+    clip = page.evaluate("() => document.querySelector('.leaflet-top-pane').style.clip")
+    assert clip.startswith("rect(")
+    # The divider sits at 35 % of the map: the top pane's clip starts there.
+    left_edge = float(clip.removeprefix("rect(").split(",")[3].strip().removesuffix("px)"))
+    nw_x = page.evaluate("() => document.querySelector('.leaflet-map-pane')"
+                         ".getBoundingClientRect().x - document.getElementById('map')"
+                         ".getBoundingClientRect().x")
+    map_width = page.locator("#map").bounding_box()["width"]
+    assert left_edge + nw_x == pytest.approx(0.35 * map_width, abs=2)
+    page.screenshot(path=screenshots / "03-swipe-rgb.png")
+
+    page.select_option("#layer", "date")
+    page.wait_for_selector("#map[data-layer=date]")
+    wait_for_tiles(page, "bottom")
+    wait_for_tiles(page, "top")
+    assert page.locator("#legend .ramp").count() == 1
+    page.screenshot(path=screenshots / "04-swipe-date.png")
+    statuses = [status for status, _ in page.tile_responses]
+    assert statuses and set(statuses) <= {200, 204}
+    assert page.errors == []
+
+
+def test_draw_the_area_on_the_map(page: Any) -> None:
+    open_page(page)
+    page.click("#draw")
+    assert page.get_attribute("#draw", "aria-pressed") == "true"
+    box = page.locator("#map").bounding_box()
+    page.mouse.move(box["x"] + 300, box["y"] + 200)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 500, box["y"] + 350, steps=5)
+    page.mouse.up()
+    west, south, east, north = (float(page.input_value(f"#{n}"))
+                                for n in ("west", "south", "east", "north"))
+    assert west < east and south < north
+    assert page.get_attribute("#draw", "aria-pressed") == "false"
+    # Two clicks draw one too.
+    page.click("#draw")
+    page.mouse.click(box["x"] + 200, box["y"] + 150)
+    page.mouse.click(box["x"] + 260, box["y"] + 260)
+    assert float(page.input_value("#east")) - float(page.input_value("#west")) > 0
+    assert float(page.input_value("#west")) < west
+
+
+def test_a_refused_order_points_at_the_input(page: Any) -> None:
+    open_page(page)
+    enter_area(page, [AREA[2], AREA[1], AREA[0], AREA[3]])  # west east swapped
+    page.click("#order")
+    page.wait_for_function("() => document.getElementById('order-error').textContent")
+    assert page.text_content("#order-error").strip()  # the problem's detail, shown
+    assert page.get_attribute("#west", "aria-invalid") == "true"
+    assert page.is_hidden("#job")
+
+
+@pytest.mark.parametrize(("kind", "fill", "expected"), [
+    ("month", {"#period-month": "2024-07"}, "2024-07"),
+    ("quarter", {"#period-quarter-year": "2024", "#period-quarter": "Q3"}, "2024-Q3"),
+    ("year", {"#period-year": "2024"}, "2024"),
+    ("custom", {"#period-start": "2024-07-01", "#period-end": "2024-07-20"},
+     "2024-07-01/2024-07-20"),
+])
+def test_the_period_picker_speaks_the_apis_periods(page: Any, kind: str, fill: dict[str, str],
+                                                   expected: str) -> None:
+    sent: list[dict[str, Any]] = []
+
+    def refuse(route: Any) -> None:
+        # Look at the order the page sends, and answer it as the API would a bad one: no job.
+        sent.append(route.request.post_data_json)
+        route.fulfill(status=422, content_type="application/problem+json",
+                      body='{"title": "Invalid", "status": 422, "detail": "seen"}')
+
+    page.route("**/processes/mosaic/execution", refuse)
+    open_page(page)
+    page.select_option("#period-kind", kind)
+    for selector, value in fill.items():
+        if selector == "#period-quarter":
+            page.select_option(selector, value)
+        else:
+            page.fill(selector, value)
+    page.click("#order")
+    page.wait_for_function("() => document.getElementById('order-error').textContent")
+    assert sent[0]["inputs"]["period"] == expected
+    assert sent[0]["inputs"]["resolution"] == 20
+    assert sent[0]["inputs"]["bands"] == ["blue", "green", "red", "nir"]
