@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     )
     workers: int = Field(
         default=1, ge=1,
-        description="Orders computed at once (threads sharing the one dask cluster).",
+        description="Orders computed at once, each build in its own child process.",
     )
     api_key: str | None = Field(
         default=None,
