@@ -86,7 +86,8 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     _check_bands(bands)
     items = _search(args, settings)
     out = build_product(order, items, Path(args.out), scheduler=settings.dask_scheduler,
-                        progress=None if args.quiet else _progress_bar)
+                        progress=None if args.quiet else _progress_bar,
+                        gdal_options=settings.gdal_options or None)
     print(out)
     return 0
 

@@ -1,9 +1,9 @@
-"""The dask.distributed client the engine computes on.
+"""The dask.distributed client the engine computes on when given a scheduler address.
 
 With a scheduler address (``L3A_DASK_SCHEDULER``, passed in by the caller) the engine submits
-to that cluster; without one it starts a local in-process cluster sized to the machine, once
-per process. Threads, not processes, locally: GDAL and numpy release the GIL, and blocks need
-not be pickled between processes.
+to that cluster. Without one, `engine.pipeline` runs on dask's local threaded scheduler and
+does not come here. `get_client(None)` still starts an in-process cluster, for callers that
+want futures on one machine.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ def get_client(scheduler: str | None = None) -> Client:
         if client is not None and client.status == "running":
             return client
         if scheduler:
-            client = Client(scheduler, set_as_default=False)
+            # Blocks come back from the workers directly, not relayed by the scheduler
+            # (measured: 1,315 against 622 MB/s into the writing process).
+            client = Client(scheduler, set_as_default=False, direct_to_workers=True)
         else:
             cluster = LocalCluster(
                 n_workers=1,
