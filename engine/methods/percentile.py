@@ -106,14 +106,18 @@ class Percentile:
         mask = np.where(valid, np.float32(0), np.float32(np.nan))
         # One (T, Y, X) buffer for every band: a fresh allocation per band costs page faults.
         rho = np.empty(obs.dn[:, 0].shape, dtype=np.float32)
+        # The sort runs on a (Y, X, T) copy: sorting the contiguous last axis is twice as fast
+        # as sorting along T with a stride of Y * X (measured on 12 x 512^2).
+        by_pixel = np.empty((*obs.shape, obs.dn.shape[0]), dtype=np.float32)
         for b in range(len(obs.bands)):
             # Observations.reflectance's operations, into the buffer.
             np.multiply(obs.dn[:, b], obs.scale[:, b, None, None], out=rho)
             rho += obs.offset[:, b, None, None]
             rho += mask
-            rho.sort(axis=0)  # in place; NaN sort last, so the valid values are rho[:n]
-            a = np.take_along_axis(rho, lo[None], axis=0)[0]
-            c = np.take_along_axis(rho, hi[None], axis=0)[0]
+            np.copyto(by_pixel, np.moveaxis(rho, 0, -1))
+            by_pixel.sort(axis=-1)  # in place; NaN sort last, so the valid values come first
+            a = np.take_along_axis(by_pixel, lo[..., None], axis=-1)[..., 0]
+            c = np.take_along_axis(by_pixel, hi[..., None], axis=-1)[..., 0]
             out[b] = lerp(a, c, t)
             out[b][empty] = np.nan
         return Reduction(reflectance=out, quality={"count": np.minimum(n, 255).astype(np.uint8)})
