@@ -16,8 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.benchmarks import workload as wl
-
 pytestmark = pytest.mark.benchmark
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "artifacts" / "benchmarks" / "engine.json"
