@@ -35,9 +35,13 @@ class BlockContext:
     aot_scale: F32 | None  # (T_items,) DN -> AOT, NaN where an item has no AOT
     dilation_px: int
     factor: int  # output pixels per 240 m cloud-weight cell
-    overlap: int  # pixels of overlap the mask blocks carry (for dilation)
     gs: F32 | None = None  # (T, Yc, Xc) small-sigma cloud field, for methods that need it
     gl: F32 | None = None
+
+    @property
+    def overlap(self) -> int:
+        """Pixels of margin the mask blocks carry: enough for the cloud dilation."""
+        return self.dilation_px
 
     @property
     def group_lists(self) -> list[list[int]]:

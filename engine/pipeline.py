@@ -162,7 +162,6 @@ def plan(order: Order, items: Sequence[NormalizedItem],
         aot_scale=aot_scale,
         dilation_px=dilation_px,
         factor=cloud_weight.coarse_factor(order.resolution),
-        overlap=dilation_px,
     )
     reflectance_resampling = "average" if order.resolution > 10 else "nearest"
     if flavour is MaskFlavour.SCL:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,16 +19,11 @@ from typing import Any
 import httpx
 
 from catalog.demo import DEMO_BBOX, DEMO_PERIOD
+from tests.processes import free_port
 
 EXECUTE = "/processes/mosaic/execution"
 FINAL = ("successful", "failed", "dismissed")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:

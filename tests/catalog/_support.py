@@ -75,14 +75,6 @@ def write_ndjson(path: Path, items: list[Any]) -> Path:
     return path
 
 
-def free_port() -> int:
-    """A loopback TCP port nobody listens on (as of now)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class FakeApi:
     """A minimal STAC API on loopback whose answers a test scripts.
 

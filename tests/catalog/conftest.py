@@ -18,11 +18,11 @@ from tests.catalog._support import (
     TWL,
     FakeApi,
     SilentServer,
-    free_port,
     twl_items,
     with_absolute_hrefs,
     write_ndjson,
 )
+from tests.processes import free_port, stop
 
 #: How long rustac may take to answer its landing page after start.
 RUSTAC_START_TIMEOUT = 20.0
@@ -77,12 +77,7 @@ def rustac_serve(ndjson: Path, log: Path) -> Iterator[str]:
                 time.sleep(0.1)
             yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+            stop(process, timeout=5)
 
 
 @pytest.fixture(scope="session")

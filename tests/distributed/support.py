@@ -25,17 +25,11 @@ from typing import Any
 
 from distributed import Client
 
+from tests.processes import free_port, stop
+
 ROOT = Path(__file__).resolve().parents[2]
 #: How long a scheduler and its workers may take to come up on a loaded 2-core machine.
 START_TIMEOUT = 90.0
-
-
-def free_port() -> int:
-    """A loopback TCP port nobody listens on (as of now)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
@@ -77,16 +71,6 @@ class DaskProcesses:
         """Every process's log, for failure messages."""
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}"
                          for p in sorted(self.logs.glob("*.log")))
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
 
 
 @contextmanager
@@ -132,7 +116,7 @@ def dask_processes(folder: Path, n_workers: int = 2, nthreads: int = 1) -> Itera
         yield DaskProcesses(address, scheduler, workers, folder)
     finally:
         for process in reversed(started):  # workers first, then the scheduler
-            _stop(process)
+            stop(process)
         for handle in handles:
             handle.close()
 
