@@ -74,7 +74,7 @@ class NormalizedOrder:
         return Order(
             bbox=self.bbox, period=parse_period(self.period), method=self.method,
             bands=self.bands, resolution=self.resolution, epsg=self.epsg,
-            cloud_dilation_m=self.cloud_dilation,
+            cloud_dilation_m=self.cloud_dilation, geometry=self.geometry,
         )
 
 

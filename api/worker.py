@@ -179,5 +179,5 @@ class WorkerPool:
         )
         if cancel.is_set():  # DELETE came after the last block: do not publish
             raise Cancelled("cancelled before publication")
-        publish(built, self.settings.products_dir, job_id, order,
+        publish(built, self.settings.products_dir, job_id,
                 {"l3a:job_id": job_id, "l3a:source": order.source, "created": now()})

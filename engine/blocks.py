@@ -12,8 +12,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from affine import Affine
+from rasterio.features import geometry_mask
+from rasterio.warp import transform_geom
 
-from catalog.model import MaskFlavour
+from catalog.model import Grid, MaskFlavour
 from engine import cloud_weight
 from engine.acquisitions import merge_first_valid
 from engine.masks import classify_scl, dilate_clouds, scl_from_maja
@@ -35,6 +38,9 @@ class BlockContext:
     aot_scale: F32 | None  # (T_items,) DN -> AOT, NaN where an item has no AOT
     dilation_px: int
     factor: int  # output pixels per 240 m cloud-weight cell
+    #: GeoJSON geometry in the grid's CRS: pixels outside it are nodata. None: the whole grid.
+    footprint: dict[str, Any] | None = None
+    grid_transform: tuple[float, float, float, float, float, float] | None = None
     gs: F32 | None = None  # (T, Yc, Xc) small-sigma cloud field, for methods that need it
     gl: F32 | None = None
 
@@ -132,4 +138,31 @@ def reduce_block(
     result = ctx.method.reduce(obs)
     layers = [result.reflectance[i] for i in ctx.output_bands]
     layers += [np.asarray(result.quality[q.key], dtype=np.float32) for q in ctx.method.quality]
-    return np.stack(layers).astype(np.float32, copy=False)
+    stacked = np.stack(layers).astype(np.float32, copy=False)
+    if ctx.footprint is not None:
+        _blank_outside(stacked, ctx, block_info)
+    return stacked
+
+
+def footprint_in_grid(geometry: dict[str, Any], grid: Grid) -> dict[str, Any]:
+    """A lon/lat GeoJSON geometry in the CRS of ``grid``."""
+    return dict(transform_geom("EPSG:4326", f"EPSG:{grid.epsg}", geometry))
+
+
+def _blank_outside(stacked: F32, ctx: BlockContext, block_info: dict[Any, Any] | None) -> None:
+    """Set the pixels of a block outside the order's polygon to nodata, layer by layer.
+
+    Layers with a nodata value get NaN (the writer stores their nodata); counts, flags and
+    weights, which have none, get 0 (no observation, nodata flag, no weight).
+    """
+    assert ctx.footprint is not None and ctx.grid_transform is not None
+    location = block_info[0]["array-location"] if block_info else [(0, 0)] * 4
+    y0, x0 = location[-2][0], location[-1][0]
+    block_transform = Affine(*ctx.grid_transform) * Affine.translation(x0, y0)
+    outside = geometry_mask([ctx.footprint], out_shape=stacked.shape[-2:],
+                            transform=block_transform, all_touched=False)
+    n_bands = len(ctx.output_bands)
+    stacked[:n_bands, outside] = np.nan
+    for offset, layer in enumerate(ctx.method.quality):
+        has_nodata = layer.nodata is not None
+        stacked[n_bands + offset, outside] = np.nan if has_nodata else 0.0

@@ -22,7 +22,7 @@ from distributed import Client, as_completed
 from catalog.model import MaskFlavour, NormalizedItem
 from engine import cloud_weight
 from engine.acquisitions import acquisition_groups
-from engine.blocks import BlockContext, coarse_cloud_block, reduce_block
+from engine.blocks import BlockContext, coarse_cloud_block, footprint_in_grid, reduce_block
 from engine.cluster import get_client
 from engine.errors import Cancelled, InvalidParameter, NoObservations
 from engine.grid import output_grid
@@ -61,6 +61,8 @@ class Order:
     cloud_dilation_m: float = 0.0
     #: Exact output bounds in the CRS of ``epsg`` (optional; the bbox is then only a footprint).
     bounds: tuple[float, float, float, float] | None = None
+    #: A GeoJSON Polygon in lon/lat inside the bbox: pixels outside it are nodata.
+    geometry: dict[str, Any] | None = None
 
     def parameters(self) -> dict[str, Any]:
         """Every processing parameter, for the product's STAC item."""
@@ -73,6 +75,7 @@ class Order:
             "epsg": self.epsg,
             "cloud_dilation_m": self.cloud_dilation_m,
             "bounds": list(self.bounds) if self.bounds else None,
+            "geometry": self.geometry,
         }
 
 
@@ -162,6 +165,8 @@ def plan(order: Order, items: Sequence[NormalizedItem],
         aot_scale=aot_scale,
         dilation_px=dilation_px,
         factor=cloud_weight.coarse_factor(order.resolution),
+        footprint=footprint_in_grid(order.geometry, grid) if order.geometry else None,
+        grid_transform=grid.transform,
     )
     reflectance_resampling = "average" if order.resolution > 10 else "nearest"
     if flavour is MaskFlavour.SCL:
@@ -292,7 +297,7 @@ def build_product(
     item = product_item(
         product_id=product_id or out_dir.name, grid=p.grid, period=order.period,
         method=order.method, bands=order.bands, quality=p.method.quality, inputs=p.items,
-        parameters=order.parameters(),
+        parameters=order.parameters(), geometry=order.geometry,
     )
     with ProductWriter(out_dir, p.grid, layer_specs(p)) as writer:
         _compute_into(result, writer, client, report, cancel)

@@ -47,12 +47,15 @@ def product_item(
     inputs: Sequence[NormalizedItem],
     parameters: dict[str, Any],
     extra_properties: dict[str, Any] | None = None,
+    geometry: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A STAC item (dict) for a product whose assets are ``<key>.tif`` beside it.
 
     No creation timestamp is written: equal inputs must give byte-identical files.
+    ``geometry`` (lon/lat) replaces the grid's footprint when the order was a polygon.
     """
-    bbox, geometry = _footprint(grid)
+    bbox, grid_footprint = _footprint(grid)
+    geometry = geometry or grid_footprint
     shape = list(grid.shape)
     common = {"proj:shape": shape, "proj:transform": list(grid.transform)}
     assets: dict[str, Any] = {}

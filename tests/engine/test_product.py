@@ -113,3 +113,21 @@ def test_progress_is_monotonic_and_ends_at_one(items: list[object], tmp_path: Pa
                   progress=lambda f, m: seen.append(f))
     assert seen == sorted(seen) and seen[-1] == 1.0
     json.loads((tmp_path / "p" / "item.json").read_text())
+
+
+def test_a_polygon_order_is_nodata_outside_the_polygon(items: list[object],
+                                                       tmp_path: Path) -> None:
+    west, south, east, north = DEMO_BBOX
+    triangle = {"type": "Polygon", "coordinates": [[[west, south], [east, south],
+                                                     [west, north], [west, south]]]}
+    out = build_product(order("synthesis", geometry=triangle), items,  # type: ignore[arg-type]
+                        tmp_path / "p")
+    with rasterio.open(out / "red.tif") as red, rasterio.open(out / "count.tif") as count:
+        empty = red.read(1) == red.nodata
+        counts = count.read(1)
+    assert empty[5, -5] and not empty[-5, 5]  # north-east corner outside, south-west inside
+    assert 0.3 < empty.mean() < 0.7
+    assert (counts[empty] == 0).all() and (counts[~empty] > 0).mean() > 0.9
+    item = json.loads((out / "item.json").read_text())
+    assert item["geometry"] == triangle
+    assert item["properties"]["l3a:parameters"]["geometry"] == triangle
