@@ -19,7 +19,7 @@ import dask.array as da
 import numpy as np
 from distributed import Client, as_completed
 
-from catalog.model import MaskFlavour, NormalizedItem
+from catalog.model import Grid, MaskFlavour, NormalizedItem
 from engine import cloud_weight
 from engine.acquisitions import acquisition_groups
 from engine.blocks import BlockContext, coarse_cloud_block, footprint_in_grid, reduce_block
@@ -84,7 +84,7 @@ class Plan:
     """The lazy computation of an order: its grid, inputs and dask arrays."""
 
     order: Order
-    grid: Any
+    grid: Grid
     items: list[NormalizedItem]
     method: Method
     context: BlockContext

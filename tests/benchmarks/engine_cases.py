@@ -60,7 +60,6 @@ def handwritten(items_path: Path, size: int, how: str) -> None:
 
 def l3a(items_path: Path, size: int, method: str) -> None:
     from catalog.search import search
-    from engine.cluster import close_clients
     from engine.period import parse_period
     from engine.pipeline import Order, build_product
 
@@ -77,7 +76,6 @@ def l3a(items_path: Path, size: int, method: str) -> None:
         build_product(order, items, out)
     finally:
         shutil.rmtree(out.parent, ignore_errors=True)
-        close_clients()
 
 
 CASES = {
