@@ -12,6 +12,7 @@ uvicorn workers on one data directory would run jobs twice. Scale the computatio
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = _start(settings)
         app.state.services = services
+        _freeze_startup_objects()
         try:
             yield
         finally:
@@ -98,6 +100,18 @@ def _start(settings: Settings) -> Services:
     for job_id in queued:
         pool.submit(job_id)
     return Services(settings, store, pool)
+
+
+def _freeze_startup_objects() -> None:
+    """Keep the objects of the imports and the app out of every later garbage collection.
+
+    The service imports titiler, rasterio, pyproj, pydantic...: a few hundred thousand
+    long-lived objects that a full collection would traverse each time, holding the GIL for
+    up to 200 ms and stalling every request in flight (measured: order p99 106 ms while p50
+    was 6 ms). Frozen, they are never scanned again; the requests' own garbage still is.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _prepare_demo(settings: Settings) -> None:

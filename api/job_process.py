@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import multiprocessing as mp
+import os
 import queue
 import signal
 import sys
@@ -53,9 +54,10 @@ def _die_with_parent() -> None:
 
 
 def _child(order: Order, items: Sequence[NormalizedItem], out_dir: str, product_id: str,
-           scheduler: str | None, gdal_options: Mapping[str, Any] | None,
+           scheduler: str | None, gdal_options: Mapping[str, Any] | None, nice: int,
            messages: Any, cancel: Any) -> None:
     _die_with_parent()
+    os.nice(nice)  # before any thread starts: dask's and GDAL's threads inherit it
     from engine.pipeline import build_product
 
     try:
@@ -82,6 +84,7 @@ def build_in_process(
     gdal_options: Mapping[str, Any] | None,
     progress: Callable[[float, str], None],
     cancelled: Callable[[], bool],
+    nice: int = 0,
 ) -> Path:
     """Run `engine.pipeline.build_product` in a child process; same result, same errors.
 
@@ -94,6 +97,7 @@ def build_in_process(
         gdal_options: GDAL options for the reads.
         progress: called with (fraction, message) as the child reports.
         cancelled: polled; when it turns true the child is asked to stop.
+        nice: added to the child's niceness, so that it yields the CPU to the server.
 
     Raises:
         Cancelled, NoObservations, EngineError, CatalogError: as the engine raised them.
@@ -106,7 +110,7 @@ def build_in_process(
     child = context.Process(
         target=_child, name=f"l3a-job-{product_id}", daemon=True,
         args=(order, list(items), str(out_dir), product_id, scheduler,
-              dict(gdal_options) if gdal_options else None, messages, cancel),
+              dict(gdal_options) if gdal_options else None, nice, messages, cancel),
     )
     child.start()
     try:

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
         default=1, ge=1,
         description="Orders computed at once, each build in its own child process.",
     )
+    build_nice: int = Field(
+        default=10, ge=0, le=19,
+        description="Niceness of the build processes (0-19). Builds keep every core busy; "
+        "a lower CPU priority lets the service answer orders and tiles at once while they "
+        "compute (the kernel still gives builds all the time the service leaves idle).",
+    )
     api_key: str | None = Field(
         default=None,
         description="When set, POST and DELETE requests need it in an X-API-Key header.",
