@@ -84,12 +84,21 @@ def classes_and_scl(masks: npt.NDArray[Any], ctx: BlockContext) -> tuple[U8, U8]
 
 
 def coarse_cloud_block(masks: npt.NDArray[Any], ctx: BlockContext) -> F32:
-    """Pass 1: share of cloud in each 240 m cell of the block, per acquisition (T, Yc, Xc)."""
-    classes, _ = classes_and_scl(masks, ctx)
-    has_data = classes != ObsClass.NODATA
-    merged = merge_first_valid(classes, has_data, ctx.group_lists)
-    valid = merged != ObsClass.NODATA
-    return cloud_weight.coarse_cloud_fraction(merged == ObsClass.CLOUD, valid, ctx.factor)
+    """Pass 1: share of cloud in each 240 m cell of the block, per acquisition (T, Yc, Xc).
+
+    One acquisition at a time: this pass's blocks are large (whole 240 m cells and whole COG
+    tiles: 1536^2 at 10 m), and the full-resolution temporaries of all of them at once were
+    the process's peak (measured: 170 MB a block, 28 MB per array).
+    """
+    fractions = []
+    for members in ctx.group_lists:
+        classes, _ = classes_and_scl(masks[members], ctx)
+        has_data = classes != ObsClass.NODATA
+        merged = merge_first_valid(classes, has_data, [list(range(len(members)))])
+        valid = merged != ObsClass.NODATA
+        fractions.append(cloud_weight.coarse_cloud_fraction(merged == ObsClass.CLOUD, valid,
+                                                            ctx.factor)[0])
+    return np.stack(fractions)
 
 
 def reduce_block(
@@ -158,7 +167,7 @@ def _blank_outside(stacked: F32, ctx: BlockContext, block_info: dict[Any, Any] |
     assert ctx.footprint is not None and ctx.grid_transform is not None
     location = block_info[0]["array-location"] if block_info else [(0, 0)] * 4
     y0, x0 = location[-2][0], location[-1][0]
-    block_transform = Affine(*ctx.grid_transform) * Affine.translation(x0, y0)
+    block_transform = Affine(*ctx.grid_transform) @ Affine.translation(x0, y0)
     outside = geometry_mask([ctx.footprint], out_shape=stacked.shape[-2:],
                             transform=block_transform, all_touched=False)
     n_bands = len(ctx.output_bands)

@@ -299,7 +299,7 @@ def build_product(
         method=order.method, bands=order.bands, quality=p.method.quality, inputs=p.items,
         parameters=order.parameters(), geometry=order.geometry,
     )
-    with ProductWriter(out_dir, p.grid, layer_specs(p)) as writer:
+    with ProductWriter(out_dir, p.grid, layer_specs(p), block=CHUNK) as writer:
         _compute_into(result, writer, client, report, cancel)
         if cancel is not None and cancel.is_set():  # after the last block, before publishing
             raise Cancelled("cancelled by the caller")
@@ -312,8 +312,9 @@ def build_product(
 class _BlockSink:
     """The target of ``dask.array.store``: writes each block as it is computed.
 
-    Blocks arrive from the scheduler's threads; GDAL datasets are not thread-safe, so writes
-    are serialised. Cancellation is checked at every block: raising here stops the compute.
+    Blocks arrive from the scheduler's threads, which also encode them and compute their
+    overviews (the writer serialises only the GDAL writes). Cancellation is checked at every
+    block: raising here stops the compute.
     """
 
     def __init__(self, writer: ProductWriter, total: int, report: Progress,
@@ -325,8 +326,8 @@ class _BlockSink:
     def __setitem__(self, key: tuple[slice, slice, slice], block: np.ndarray) -> None:
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled("cancelled by the caller")
+        self.writer.write_block(key[1], key[2], block)
         with self.lock:
-            self.writer.write_block(key[1], key[2], block)
             self.done += 1
             done = self.done
         self.report(0.1 + 0.87 * done / self.total, f"{done}/{self.total} blocks")

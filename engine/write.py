@@ -2,17 +2,26 @@
 
 Blocks arrive in any order (as workers finish), so they are first written into uncompressed
 tiled GeoTIFFs in a staging folder, which take windows in any order at memory cost of one
-block. Each is then copied once into a COG by GDAL's COG driver, which gives overviews,
-ordered tiles and byte-identical output for equal input. The staging folder is renamed into
-place only when every file is complete: a reader sees the whole product or none of it.
+block. Each block's overviews (2x, 4x, ... down to the COG tile size) are computed from it
+right away, in the thread that computed the block, and staged the same way: a block aligned
+on the loader's chunks holds every pixel that its overview pixels summarise. At the end a
+VRT presents each layer with its staged overviews, and GDAL's COG driver copies it once
+(``OVERVIEWS=FORCE_USE_EXISTING``) into ordered, compressed tiles, byte-identical for equal
+input. Measured on 14 layers of 2048^2: 0.4 s against 1.4 s when the COG driver computed
+the overviews itself (its overview pass, not the compression, was most of the time). The
+staging folder is renamed into place only when every file is complete: a reader sees the
+whole product or none of it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
+import threading
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -49,15 +58,19 @@ class LayerSpec:
     scale: float = 1.0
 
 
-# DEFLATE level 1 with all threads: the DESIGN notes measured default DEFLATE at 4-6 s
-# against 2.5 s for level 1 on ten 2048^2 int16 bands. The predictor (horizontal
-# differencing; floating-point for float32) makes files ~12 % smaller here at no measurable
-# cost; it is left off for uint8 class layers, which it does not help.
+#: Tile size of the COGs; overviews go down to the first level that fits in one tile.
+COG_BLOCKSIZE = 256
+
+# ZSTD level 1 with all threads: on 14 layers of 2048^2 it encodes in half the time of
+# DEFLATE level 1 (0.39 s against 0.75 s) for files 9 % larger; every GDAL since 2.3 reads
+# it, and so do rasterio wheels, QGIS and TiTiler. The predictor (horizontal differencing;
+# floating-point for float32) makes files ~12 % smaller at no measurable cost; it is left off
+# for uint8 class layers, which it does not help.
 _COG_OPTIONS: dict[str, Any] = {
-    "COMPRESS": "DEFLATE",
+    "COMPRESS": "ZSTD",
     "LEVEL": 1,
     "NUM_THREADS": "ALL_CPUS",
-    "BLOCKSIZE": 256,
+    "BLOCKSIZE": COG_BLOCKSIZE,
     "BIGTIFF": "IF_SAFER",
     "STATISTICS": "NO",
 }
@@ -78,10 +91,56 @@ def _encode(values: npt.NDArray[np.float32], spec: LayerSpec) -> npt.NDArray[Any
     return out
 
 
-def copy_as_cog(source: Path, target: Path, resampling: str, dtype: str) -> None:
-    """Copy a raster into a COG with the product's options (overviews by ``resampling``)."""
+def overview_factors(shape: tuple[int, int], block: int) -> tuple[int, ...]:
+    """Decimation factors of the overviews: 2, 4, ... until a level fits in one COG tile.
+
+    This is the series GDAL's COG driver would choose, capped at ``block`` (the writer's
+    blocks must hold whole overview pixels).
+    """
+    factors: list[int] = []
+    factor = 2
+    while max(math.ceil(n / (factor // 2)) for n in shape) > COG_BLOCKSIZE and factor <= block:
+        factors.append(factor)
+        factor *= 2
+    return tuple(factors)
+
+
+def halve(values: npt.NDArray[np.float32], resampling: str) -> npt.NDArray[np.float32]:
+    """One overview level of a block: 2 x 2 pixels to one (NaN = no data).
+
+    ``AVERAGE`` is the mean of the valid pixels of the 2 x 2 cell (NaN if none); ``NEAREST``
+    keeps its top-left pixel, a value that exists (classes and counts must not be averaged).
+    An odd last row or column makes a cell of its own, as GDAL sizes overviews (ceil).
+    """
+    if resampling == "NEAREST":
+        return values[::2, ::2]
+    height, width = values.shape
+    if height % 2 or width % 2:
+        padded = np.full((height + height % 2, width + width % 2), np.nan, np.float32)
+        padded[:height, :width] = values
+        values = padded
+    # The four pixels of each cell as strided views: elementwise arithmetic on them is
+    # several times faster than a reduction over the axes of a (h, 2, w, 2) reshape.
+    corners = (values[0::2, 0::2], values[0::2, 1::2], values[1::2, 0::2], values[1::2, 1::2])
+    total = corners[0] + corners[1] + corners[2] + corners[3]
+    if not np.isnan(total).any():  # the common case: every cell complete
+        mean: npt.NDArray[np.float32] = total * np.float32(0.25)
+        return mean
+    count = np.zeros(total.shape, np.float32)
+    total = np.zeros(total.shape, np.float32)
+    for corner in corners:
+        valid = ~np.isnan(corner)
+        count += valid
+        total += np.where(valid, corner, np.float32(0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, total / count, np.float32(np.nan))
+    return mean
+
+
+def copy_as_cog(source: Path, target: Path, dtype: str) -> None:
+    """Copy a raster and the overviews it carries into a COG with the product's options."""
     predictor = "NO" if dtype == "uint8" else "YES"
-    rasterio.shutil.copy(source, target, driver="COG", OVERVIEW_RESAMPLING=resampling,
+    rasterio.shutil.copy(source, target, driver="COG", OVERVIEWS="FORCE_USE_EXISTING",
                          PREDICTOR=predictor, **_COG_OPTIONS)
 
 
@@ -89,15 +148,32 @@ class ProductWriter:
     """Stage, fill and publish a product folder.
 
     Use as a context manager: on an exception the staging folder is removed and nothing
-    appears at ``out_dir``.
+    appears at ``out_dir``. `write_block` may be called from several threads at once.
+
+    Args:
+        out_dir: the product folder to create.
+        grid: the output grid.
+        layers: one spec per layer, in the order of a block's first axis.
+        block: the size of the blocks that will be written, whose windows start at multiples
+            of it; it bounds the overview factors.
+
     """
 
-    def __init__(self, out_dir: Path, grid: Grid, layers: Sequence[LayerSpec]) -> None:
+    def __init__(self, out_dir: Path, grid: Grid, layers: Sequence[LayerSpec],
+                 block: int = 512) -> None:
         self.out_dir = Path(out_dir)
         self.grid = grid
         self.layers = tuple(layers)
+        self.factors = overview_factors(grid.shape, block)
         self.staging = self.out_dir.parent / f".{self.out_dir.name}.{uuid.uuid4().hex}.partial"
-        self._datasets: list[Any] = []
+        # datasets[level][layer]; level 0 is the full resolution, level k the factor 2^k.
+        self._datasets: list[list[Any]] = []
+        # GDAL datasets are not thread-safe: computing blocks is parallel, writing them is not.
+        self._lock = threading.Lock()
+
+    def _raw(self, spec: LayerSpec, factor: int) -> Path:
+        return self.staging / "raw" / (f"{spec.key}.tif" if factor == 1 else
+                                       f"{spec.key}.ovr{factor}.tif")
 
     def __enter__(self) -> ProductWriter:
         # GDAL keeps written blocks in its cache (5 % of RAM by default) before flushing them:
@@ -107,50 +183,84 @@ class ProductWriter:
             raise FileExistsError(f"{self.out_dir} exists already")
         (self.staging / "raw").mkdir(parents=True)
         height, width = self.grid.shape
-        for spec in self.layers:
-            profile = {
-                "driver": "GTiff",
-                "width": width,
-                "height": height,
-                "count": 1,
-                "dtype": spec.dtype,
-                "nodata": spec.nodata,
-                "crs": f"EPSG:{self.grid.epsg}",
-                "transform": rasterio.Affine(*self.grid.transform),
-                "tiled": True,
-                "blockxsize": 256,
-                "blockysize": 256,
-                "BIGTIFF": "IF_SAFER",
-            }
-            self._datasets.append(rasterio.open(self.staging / "raw" / f"{spec.key}.tif", "w",
-                                                **profile))
+        transform = rasterio.Affine(*self.grid.transform)
+        for factor in (1, *self.factors):
+            level = []
+            for spec in self.layers:
+                profile = {
+                    "driver": "GTiff",
+                    "width": math.ceil(width / factor),
+                    "height": math.ceil(height / factor),
+                    "count": 1,
+                    "dtype": spec.dtype,
+                    "nodata": spec.nodata,
+                    "crs": f"EPSG:{self.grid.epsg}",
+                    "transform": transform @ rasterio.Affine.scale(factor),
+                    "tiled": True,
+                    "blockxsize": COG_BLOCKSIZE,
+                    "blockysize": COG_BLOCKSIZE,
+                    "BIGTIFF": "IF_SAFER",
+                }
+                level.append(rasterio.open(self._raw(spec, factor), "w", **profile))
+            self._datasets.append(level)
         return self
 
     def write_block(self, rows: slice, cols: slice, block: npt.NDArray[np.float32]) -> None:
-        """Write a stacked block (one layer per spec, in order) at its window."""
-        window = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
-        for dataset, spec, values in zip(self._datasets, self.layers, block, strict=True):
-            dataset.write(_encode(values, spec), 1, window=window)
+        """Write a stacked block (one layer per spec, in order) at its window, with overviews."""
+        if any(rows.start % f or cols.start % f for f in self.factors):
+            raise ValueError(f"block at ({rows.start}, {cols.start}) is not aligned on "
+                             f"{self.factors[-1]} pixels")
+        # Encode every level first, outside the lock: this is the arithmetic of the writer.
+        levels: list[list[npt.NDArray[Any]]] = [[] for _ in range(len(self.factors) + 1)]
+        for spec, values in zip(self.layers, block, strict=True):
+            current = values
+            levels[0].append(_encode(current, spec))
+            for level in range(1, len(self.factors) + 1):
+                current = halve(current, spec.resampling)
+                levels[level].append(_encode(current, spec))
+        with self._lock:
+            for level, (factor, encoded) in enumerate(zip((1, *self.factors), levels,
+                                                          strict=True)):
+                height, width = encoded[0].shape
+                window = Window(cols.start // factor, rows.start // factor, width, height)
+                for dataset, data in zip(self._datasets[level], encoded, strict=True):
+                    dataset.write(data, 1, window=window)
 
     def publish(self, item: dict[str, Any]) -> Path:
         """Convert every layer to a COG, write ``item.json``, move the folder into place."""
-        for dataset in self._datasets:
-            dataset.close()
-        self._datasets = []
+        self._close()
         # One layer per thread: GDAL releases the GIL, and a layer's copy alone does not keep
-        # both cores busy (reading and overviews are single-threaded).
+        # both cores busy (reading and the VRT are single-threaded).
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             list(pool.map(self._to_cog, self.layers))
-        (self.staging / "raw").rmdir()
+        shutil.rmtree(self.staging / "raw")
         text = json.dumps(item, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         (self.staging / "item.json").write_text(text, encoding="utf-8")
         os.replace(self.staging, self.out_dir)
         return self.out_dir
 
     def _to_cog(self, spec: LayerSpec) -> None:
-        raw = self.staging / "raw" / f"{spec.key}.tif"
-        copy_as_cog(raw, self.staging / f"{spec.key}.tif", spec.resampling, spec.dtype)
-        raw.unlink()
+        raw = self._raw(spec, 1)
+        vrt = raw.with_suffix(".vrt")
+        rasterio.shutil.copy(raw, vrt, driver="VRT")
+        # GDAL's VRT format declares a band's overviews explicitly, each from its own file.
+        tree = ET.parse(vrt)
+        band = tree.getroot().find("VRTRasterBand")
+        if band is None:
+            raise RuntimeError(f"GDAL wrote a VRT without a band for {spec.key}")
+        for factor in self.factors:
+            overview = ET.SubElement(band, "Overview")
+            source = ET.SubElement(overview, "SourceFilename", relativeToVRT="1")
+            source.text = self._raw(spec, factor).name
+            ET.SubElement(overview, "SourceBand").text = "1"
+        tree.write(vrt)
+        copy_as_cog(vrt, self.staging / f"{spec.key}.tif", spec.dtype)
+
+    def _close(self) -> None:
+        for level in self._datasets:
+            for dataset in level:
+                dataset.close()
+        self._datasets = []
 
     def __exit__(
         self,
@@ -158,8 +268,6 @@ class ProductWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for dataset in self._datasets:
-            dataset.close()
-        self._datasets = []
+        self._close()
         if self.staging.exists():
             shutil.rmtree(self.staging, ignore_errors=True)
