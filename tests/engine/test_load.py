@@ -108,3 +108,34 @@ def test_a_missing_asset_and_a_missing_item_are_fill(items: list[NormalizedItem]
     out = load_assets(items, grid, ["red", "aot"], fill_value=7).compute(scheduler="threads")
     assert (out[:, 1] == 7).all()  # Earth Search items of the shared data carry no AOT
     assert (out[:, 0] != 7).any()
+
+
+def test_window_plans_on_small_lattices() -> None:
+    twenty = (20.0, 0.0, 0.0, 0.0, -20.0, 0.0)
+    # 10 m output starting 10 m into a 20 m raster: half a source pixel, one output to skip.
+    plan = plan_window(twenty, (50, 50), (10.0, 0.0, 10.0, 0.0, -10.0, -10.0), (0, 0, 4, 4))
+    assert plan is not None and (plan.up, plan.down, plan.skip) == (2, 1, (1, 1))
+    assert plan.cols == (0, 3) and plan.out_cols == (0, 4)
+    # 60 m output on a 20 m raster: whole cells of 3 x 3, the window running past its end.
+    sixty = (60.0, 0.0, 0.0, 0.0, -60.0, 0.0)
+    plan = plan_window(twenty, (51, 51), sixty, (0, 0, 20, 20))
+    assert plan is not None and plan.down == 3
+    assert plan.cols == (0, 51) and plan.out_cols == (0, 17)
+    # A raster that ends inside a cell (50 pixels: 16 cells and a third): the warper's case.
+    assert plan_window(twenty, (50, 50), sixty, (0, 0, 20, 20)) is None
+    # Cells that would straddle the raster's start, or a rotation: left to the warper.
+    assert plan_window(twenty, (50, 50), (60.0, 0.0, -20.0, 0.0, -60.0, 0.0),
+                       (0, 0, 4, 4)) is None
+    assert plan_window((20.0, 1.0, 0.0, 0.0, -20.0, 0.0), (50, 50), twenty, (0, 0, 4, 4)) is None
+
+
+def test_decimated_average_leaves_nodata_out() -> None:
+    from engine.lattice import WindowPlan, resample
+
+    plan = WindowPlan(rows=(0, 2), cols=(0, 4), out_rows=(0, 1), out_cols=(0, 2), up=1,
+                      down=2, skip=(0, 0))
+    data = np.array([[0, 4, 1, 2], [6, 8, 2, 2]], np.uint16)
+    assert resample(data, plan, "average", 0).tolist() == [[6, 2]]  # (4 + 6 + 8) / 3; 1.75
+    assert resample(data, plan, "nearest", 0).tolist() == [[8, 2]]  # the centre's pixel
+    empty = np.zeros((2, 4), np.uint16)
+    assert resample(empty, plan, "average", 0).tolist() == [[0, 0]]
