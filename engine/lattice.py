@@ -126,15 +126,10 @@ def resample(data: npt.NDArray[np.generic], plan: WindowPlan, resampling: str,
     if resampling == "nearest":  # the source pixel that holds the output pixel's centre
         return data[k // 2::k, k // 2::k]
     cells = data.reshape(height, k, width, k).astype(np.float64)
-    if nodata is None:
-        whole: npt.NDArray[np.generic] = np.floor(cells.mean(axis=(1, 3)) + 0.5).astype(
-            data.dtype)
-        return whole
-    valid = cells != nodata
+    valid = cells != nodata if nodata is not None else np.ones(cells.shape, dtype=bool)
     count = valid.sum(axis=(1, 3))
     total = np.where(valid, cells, 0.0).sum(axis=(1, 3))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        # Rounded half up, as GDAL's warper rounds an average into an integer type.
-        mean = np.where(count > 0, np.floor(total / np.maximum(count, 1) + 0.5), nodata)
+    # Rounded half up, as GDAL's warper rounds an average into an integer type.
+    mean = np.where(count > 0, np.floor(total / np.maximum(count, 1) + 0.5), nodata or 0)
     result: npt.NDArray[np.generic] = mean.astype(data.dtype)
     return result

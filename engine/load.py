@@ -31,6 +31,7 @@ import numpy.typing as npt
 import rasterio
 import rasterio.enums
 import stackstac
+from dask.array.core import normalize_chunks
 from rasterio.windows import Window
 from stackstac.raster_spec import RasterSpec
 from stackstac.rio_reader import AutoParallelRioReader
@@ -102,8 +103,7 @@ class _Handles(threading.local):
         value = self.open[key] = make()
         if len(self.open) > OPEN_DATASETS_PER_THREAD:
             _, oldest = self.open.popitem(last=False)
-            if hasattr(oldest, "close"):
-                oldest.close()
+            oldest.close()
         return value
 
 
@@ -220,8 +220,9 @@ def load_assets(
               for name in assets)
         for item in items
     )
-    height, width = grid.shape
-    chunks = ((len(items),), (len(assets),), _split(height, chunk), _split(width, chunk))
+    shape = (len(items), len(assets), *grid.shape)
+    chunks = normalize_chunks(  # type: ignore[no-untyped-call]
+        (len(items), len(assets), chunk, chunk), shape=shape)
     env = tuple(sorted({**GDAL_ENV, **(gdal_options or {})}.items()))
     # A name per call: the thread-local handles are keyed by it, so two loads never share
     # a dataset opened on a file that was since rewritten at the same path.
@@ -233,7 +234,3 @@ def load_assets(
         name=f"read-{load}",
     )
     return data
-
-
-def _split(length: int, chunk: int) -> tuple[int, ...]:
-    return tuple(min(chunk, length - start) for start in range(0, length, chunk))

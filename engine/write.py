@@ -207,9 +207,10 @@ class ProductWriter:
 
     def write_block(self, rows: slice, cols: slice, block: npt.NDArray[np.float32]) -> None:
         """Write a stacked block (one layer per spec, in order) at its window, with overviews."""
-        if any(rows.start % f or cols.start % f for f in self.factors):
+        step = self.factors[-1] if self.factors else 1  # every factor divides the last
+        if rows.start % step or cols.start % step:
             raise ValueError(f"block at ({rows.start}, {cols.start}) is not aligned on "
-                             f"{self.factors[-1]} pixels")
+                             f"{step} pixels")
         # Encode every level first, outside the lock: this is the arithmetic of the writer.
         levels: list[list[npt.NDArray[Any]]] = [[] for _ in range(len(self.factors) + 1)]
         for spec, values in zip(self.layers, block, strict=True):
