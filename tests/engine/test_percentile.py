@@ -164,3 +164,23 @@ def test_quartile_lies_between_min_and_median(t_count: int, seed: int) -> None:
         assert (values.min(axis=0) <= q25.reflectance[:, y, x]).all()
         assert (q25.reflectance[:, y, x] <= median.reflectance[:, y, x]).all()
         assert (median.reflectance[:, y, x] <= values.max(axis=0)).all()
+
+
+@pytest.mark.parametrize("method", METHODS, ids=lambda m: m.name)
+def test_sorting_dn_and_sorting_reflectance_give_the_same_percentiles(
+        method: Percentile) -> None:
+    from dataclasses import replace
+
+    from engine.methods.percentile import _shared_scale
+
+    obs = random_obs(3, t_count=12)  # one scale and one offset: the DN are sorted
+    offset = obs.offset.copy()
+    offset[::2] += 0.1  # two processing baselines: the reflectance is sorted
+    mixed = replace(obs, offset=offset)
+    assert _shared_scale(obs.scale[:, 0], obs.offset[:, 0])
+    assert not _shared_scale(mixed.scale[:, 0], mixed.offset[:, 0])
+    for case in (obs, mixed):
+        r = method.reduce(case)
+        expected = reference(case, method.q)
+        np.testing.assert_array_equal(np.isnan(r.reflectance), np.isnan(expected))
+        np.testing.assert_allclose(r.reflectance, expected, rtol=0, atol=1e-6)
