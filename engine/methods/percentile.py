@@ -2,9 +2,9 @@
 
 What Sentinel Hub's cloudless mosaic and the CDSE quarterly mosaics do, so users can compare
 with what they know. np.nanpercentile is slow (it sorts pixel by pixel through a generic
-path); here one np.sort per pixel and band puts invalid values last (see `_Sorter`), the two order
-statistics around the percentile are picked per pixel with the pixel's own count: numpy's
-default 'linear' method, in float32.
+path); here one np.sort per band puts each pixel's invalid values last (see `_Sorter`), and
+the two order statistics around the percentile are picked per pixel with the pixel's own
+count: numpy's default 'linear' method, in float32.
 """
 
 from __future__ import annotations
