@@ -37,7 +37,7 @@ from stackstac.raster_spec import RasterSpec
 from stackstac.rio_reader import AutoParallelRioReader
 
 from catalog.model import Grid, NormalizedItem, RasterAsset
-from engine.lattice import plan_window, resample
+from engine.lattice import WindowPlan, plan_window, resample
 
 #: Spatial chunk of the reduction. COG tiles are 256, 512 or 1024 pixels: a window that cuts a
 #: tile decodes it once per window, so chunks are multiples of 512 (measured here: 504-pixel
@@ -70,9 +70,9 @@ GDAL_ENV: dict[str, Any] = {
     # ~1 GB on 12 dates x 11 assets. A COG header needs well under 1 MB.
     "VSI_CACHE_SIZE": 1024 * 1024,
 }
-#: Open datasets kept per thread (least recently used closed first): every input of a
-#: block is read by the thread that reads the block, and the next block needs them again.
-OPEN_DATASETS_PER_THREAD = 256
+#: Idle open datasets kept by the process (least recently used closed first): every block
+#: reads every input, so the next block needs them again.
+OPEN_DATASETS = 512
 
 
 class _DNReader(AutoParallelRioReader):  # type: ignore[misc]  # stackstac is untyped
@@ -109,43 +109,82 @@ class _Source:
         self.dataset.close()
 
 
-class _Handles(threading.local):
-    """Open sources and warping readers of the current thread, by (load, href), LRU order."""
+class _Pool:
+    """Open sources and warping readers of this process, by (load, href), shared by threads.
 
-    def __init__(self) -> None:
-        self.open: OrderedDict[tuple[str, str], Any] = OrderedDict()
+    A handle is used by one thread at a time (GDAL datasets are not thread-safe): `take`
+    hands out an idle one or opens another, `give` returns it. Shared rather than one per
+    thread, each input is opened about once per build instead of once per thread (an open
+    costs about 1 ms, as much as decoding a tile). The least recently returned handles are
+    closed beyond ``limit``.
+    """
 
-    def get(self, key: tuple[str, str], make: Any) -> Any:
-        if key in self.open:
-            self.open.move_to_end(key)
-            return self.open[key]
-        value = self.open[key] = make()
-        if len(self.open) > OPEN_DATASETS_PER_THREAD:
-            _, oldest = self.open.popitem(last=False)
-            oldest.close()
-        return value
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._idle: OrderedDict[tuple[str, str], list[Any]] = OrderedDict()
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def take(self, key: tuple[str, str], make: Any) -> Any:
+        with self._lock:
+            idle = self._idle.get(key)
+            if idle:
+                self._count -= 1
+                handle = idle.pop()
+                if not idle:
+                    del self._idle[key]
+                return handle
+        return make()
+
+    def give(self, key: tuple[str, str], handle: Any) -> None:
+        with self._lock:
+            self._idle.setdefault(key, []).append(handle)
+            self._idle.move_to_end(key)
+            self._count += 1
+            while self._count > self.limit:
+                oldest, idle = next(iter(self._idle.items()))
+                idle.pop(0).close()
+                self._count -= 1
+                if not idle:
+                    del self._idle[oldest]
 
 
-_handles = _Handles()
+_pool = _Pool(OPEN_DATASETS)
+#: Successive multiples of it modulo 1 are spread evenly (the golden-ratio sequence).
+_GOLDEN_RATIO = (5 ** 0.5 - 1) / 2
 
 
 def _read_into(target: npt.NDArray[Any], load: str, href: str, grid: Grid,
                window: tuple[int, int, int, int], resampling: str, fill_value: int,
                env: dict[str, Any]) -> None:
     """Read output ``window`` of one asset into ``target``, ``fill_value`` where it has none."""
-    source: _Source = _handles.get((load, href), lambda: _Source(href))
-    plan = None
-    if source.epsg == grid.epsg:
-        plan = plan_window(source.transform, source.shape, grid.transform, window)
-    if plan is None:
-        reader = _handles.get((load, "warp:" + href), lambda: _DNReader(
-            url=href, spec=RasterSpec(grid.epsg, grid.bounds, (grid.resolution,) * 2),
-            resampling=rasterio.enums.Resampling[resampling], dtype=target.dtype,
-            fill_value=target.dtype.type(fill_value), scale_offset=(1, 0),
-            gdal_env=stackstac.DEFAULT_GDAL_ENV.updated(always=env)))
+    key = (load, href)
+    source: _Source = _pool.take(key, lambda: _Source(href))
+    try:
+        plan = None
+        if source.epsg == grid.epsg:
+            plan = plan_window(source.transform, source.shape, grid.transform, window)
+        if plan is not None:
+            _read_on_lattice(target, source, plan, resampling, fill_value)
+            return
+    finally:
+        _pool.give(key, source)
+    key = (load, "warp:" + href)
+    reader = _pool.take(key, lambda: _DNReader(
+        url=href, spec=RasterSpec(grid.epsg, grid.bounds, (grid.resolution,) * 2),
+        resampling=rasterio.enums.Resampling[resampling], dtype=target.dtype,
+        fill_value=target.dtype.type(fill_value), scale_offset=(1, 0),
+        gdal_env=stackstac.DEFAULT_GDAL_ENV.updated(always=env)))
+    try:
         row, col, height, width = window
         target[...] = reader.read(Window(col, row, width, height))
-        return
+    finally:
+        _pool.give(key, reader)
+
+
+def _read_on_lattice(target: npt.NDArray[Any], source: _Source, plan: WindowPlan,
+                     resampling: str, fill_value: int) -> None:
+    """A windowed read of a raster on a lattice simply related to the output's."""
     (r0, r1), (c0, c1) = plan.rows, plan.cols
     (o0, o1), (p0, p1) = plan.out_rows, plan.out_cols
     whole = (o0, p0, o1, p1) == (0, 0, *target.shape)
@@ -176,18 +215,24 @@ def _read_block(load: str, hrefs: tuple[tuple[str | None, ...], ...], grid: Grid
     options = dict(env)
     # One GDAL environment per block, not per read: entering one costs as much as a read of
     # a small window.
+    # Blocks read at the same time start at different inputs, far apart in the list, so that
+    # they rarely want the same open dataset at once (the pool would open it a second time).
+    reads = [(t, a) for t in range(len(hrefs)) for a in range(assets)]
+    _, _, by, bx = block_info[None]["chunk-location"]
+    block = by * block_info[None]["num-chunks"][3] + bx
+    first = int(len(reads) * (block * _GOLDEN_RATIO % 1.0))
     with rasterio.Env(**options):
-        for t, row in enumerate(hrefs):
-            for a, href in enumerate(row):
-                if href is None:
-                    out[t, a] = fill_value
-                    continue
-                try:
-                    _read_into(out[t, a], load, href, grid, window, resampling, fill_value,
-                               options)
-                except Exception as exc:
-                    raise RuntimeError(f"Error reading window {window} of the output grid "
-                                       f"from {href!r}: {exc!r}") from exc
+        for t, a in reads[first:] + reads[:first]:
+            href = hrefs[t][a]
+            if href is None:
+                out[t, a] = fill_value
+                continue
+            try:
+                _read_into(out[t, a], load, href, grid, window, resampling, fill_value,
+                           options)
+            except Exception as exc:
+                raise RuntimeError(f"Error reading window {window} of the output grid "
+                                   f"from {href!r}: {exc!r}") from exc
     return out
 
 

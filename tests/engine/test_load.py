@@ -139,3 +139,41 @@ def test_decimated_average_leaves_nodata_out() -> None:
     assert resample(data, plan, "nearest", 0).tolist() == [[8, 2]]  # the centre's pixel
     empty = np.zeros((2, 4), np.uint16)
     assert resample(empty, plan, "average", 0).tolist() == [[0, 0]]
+
+
+class _Handle:
+    def __init__(self, name: str) -> None:
+        self.name, self.closed = name, False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_pool_lends_a_handle_to_one_thread_at_a_time_and_closes_the_oldest() -> None:
+    from engine.load import _Pool
+
+    pool = _Pool(limit=2)
+    a = pool.take(("load", "a"), lambda: _Handle("a1"))
+    # While a thread holds "a", another asking for it gets a handle of its own.
+    other = pool.take(("load", "a"), lambda: _Handle("a2"))
+    assert (a.name, other.name) == ("a1", "a2")
+    pool.give(("load", "a"), a)
+    pool.give(("load", "a"), other)
+    assert pool.take(("load", "a"), lambda: _Handle("new")).name in ("a1", "a2")
+    # Returned, it is lent again rather than reopened; beyond the limit the least recently
+    # returned handle is closed.
+    b = pool.take(("load", "b"), lambda: _Handle("b"))
+    c = pool.take(("load", "c"), lambda: _Handle("c"))
+    pool.give(("load", "b"), b)
+    pool.give(("load", "c"), c)  # idle: a (one left), b, c: over the limit of 2
+    assert (a.closed or other.closed) and not b.closed and not c.closed
+    assert pool.take(("load", "b"), lambda: _Handle("reopened")) is b
+
+
+def test_concurrent_blocks_read_the_same_values(items: list[NormalizedItem]) -> None:
+    # Blocks read by several threads through the shared pool equal one block read alone.
+    grid = Grid(epsg=32633, shape=(900, 900), transform=(120.0, 0.0, X0, 0.0, -120.0, Y0))
+    whole = load_assets(items, grid, ASSETS, chunk=900).compute(scheduler="sync")
+    for _ in range(3):
+        parallel = load_assets(items, grid, ASSETS, chunk=128).compute(scheduler="threads")
+        np.testing.assert_array_equal(parallel, whole)
