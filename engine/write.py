@@ -77,17 +77,24 @@ _COG_OPTIONS: dict[str, Any] = {
 
 
 def _encode(values: npt.NDArray[np.float32], spec: LayerSpec) -> npt.NDArray[Any]:
-    """Float32 block values to the layer's stored type (NaN -> nodata)."""
+    """Float32 block values to the layer's stored type (NaN -> nodata, or 0 without one)."""
     missing = np.isnan(values)
     if spec.scale != 1.0:
         values = np.rint(values / np.float32(spec.scale))
-    info = np.iinfo(spec.dtype) if np.issubdtype(np.dtype(spec.dtype), np.integer) else None
-    if info is not None:
-        low = info.min + 1 if spec.nodata == info.min else info.min
-        values = np.clip(np.nan_to_num(values), low, info.max)
-    out = values.astype(spec.dtype)
-    if spec.nodata is not None:
-        out[missing] = spec.nodata
+    if not np.issubdtype(np.dtype(spec.dtype), np.integer):
+        out = values.astype(spec.dtype)
+        if spec.nodata is not None:
+            out[missing] = spec.nodata
+        return out
+    info = np.iinfo(spec.dtype)
+    low = info.min + 1 if spec.nodata == info.min else info.min
+    # Clip keeps NaN, whose cast gives an arbitrary integer: those pixels are set just after.
+    # (np.nan_to_num first was a third of the writer's time.)
+    clipped = np.clip(values, low, info.max)
+    with np.errstate(invalid="ignore"):
+        out = clipped.astype(spec.dtype)
+    if missing.any():
+        out[missing] = 0 if spec.nodata is None else spec.nodata
     return out
 
 
