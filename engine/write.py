@@ -61,7 +61,7 @@ class LayerSpec:
 #: Tile size of the COGs; overviews go down to the first level that fits in one tile.
 COG_BLOCKSIZE = 256
 
-# ZSTD level 1 with all threads: on 14 layers of 2048^2 it encodes in half the time of
+# ZSTD level 1: on 14 layers of 2048^2 it encodes in half the time of
 # DEFLATE level 1 (0.39 s against 0.75 s) for files 9 % larger; every GDAL since 2.3 reads
 # it, and so do rasterio wheels, QGIS and TiTiler. The predictor (horizontal differencing;
 # floating-point for float32) makes files ~12 % smaller at no measurable cost; it is left off
@@ -69,7 +69,6 @@ COG_BLOCKSIZE = 256
 _COG_OPTIONS: dict[str, Any] = {
     "COMPRESS": "ZSTD",
     "LEVEL": 1,
-    "NUM_THREADS": "ALL_CPUS",
     "BLOCKSIZE": COG_BLOCKSIZE,
     "BIGTIFF": "IF_SAFER",
     "STATISTICS": "NO",
@@ -144,11 +143,14 @@ def halve(values: npt.NDArray[np.float32], resampling: str) -> npt.NDArray[np.fl
     return mean
 
 
-def copy_as_cog(source: Path, target: Path, dtype: str) -> None:
-    """Copy a raster and the overviews it carries into a COG with the product's options."""
+def copy_as_cog(source: Path, target: Path, dtype: str, threads: int = 1) -> None:
+    """Copy a raster and the overviews it carries into a COG with the product's options.
+
+    ``threads`` compress its tiles (GDAL's ``NUM_THREADS``).
+    """
     predictor = "NO" if dtype == "uint8" else "YES"
     rasterio.shutil.copy(source, target, driver="COG", OVERVIEWS="FORCE_USE_EXISTING",
-                         PREDICTOR=predictor, **_COG_OPTIONS)
+                         PREDICTOR=predictor, NUM_THREADS=threads, **_COG_OPTIONS)
 
 
 class ProductWriter:
@@ -237,17 +239,21 @@ class ProductWriter:
     def publish(self, item: dict[str, Any]) -> Path:
         """Convert every layer to a COG, write ``item.json``, move the folder into place."""
         self._close()
-        # One layer per thread: GDAL releases the GIL, and a layer's copy alone does not keep
-        # both cores busy (reading and the VRT are single-threaded).
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            list(pool.map(self._to_cog, self.layers))
+        # Layers in parallel (GDAL releases the GIL), each compressed by as many threads as
+        # there are cores per layer: one, unless there are more cores than layers. Measured on
+        # 14 layers of 2048^2 on 2 cores: 0.30-0.33 s, against 0.41-0.45 s when each copy
+        # ran GDAL's multithreaded compression, whose thread pools cost more than they give.
+        cpus = os.cpu_count() or 1
+        threads = max(1, cpus // max(1, len(self.layers)))
+        with ThreadPoolExecutor(max_workers=cpus) as pool:
+            list(pool.map(lambda spec: self._to_cog(spec, threads), self.layers))
         shutil.rmtree(self.staging / "raw")
         text = json.dumps(item, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         (self.staging / "item.json").write_text(text, encoding="utf-8")
         os.replace(self.staging, self.out_dir)
         return self.out_dir
 
-    def _to_cog(self, spec: LayerSpec) -> None:
+    def _to_cog(self, spec: LayerSpec, threads: int) -> None:
         raw = self._raw(spec, 1)
         vrt = raw.with_suffix(".vrt")
         rasterio.shutil.copy(raw, vrt, driver="VRT")
@@ -262,7 +268,7 @@ class ProductWriter:
             source.text = self._raw(spec, factor).name
             ET.SubElement(overview, "SourceBand").text = "1"
         tree.write(vrt)
-        copy_as_cog(vrt, self.staging / f"{spec.key}.tif", spec.dtype)
+        copy_as_cog(vrt, self.staging / f"{spec.key}.tif", spec.dtype, threads)
 
     def _close(self) -> None:
         for level in self._datasets:
