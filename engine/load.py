@@ -43,9 +43,12 @@ from engine.lattice import WindowPlan, plan_window, resample
 #: tile decodes it once per window, so chunks are multiples of 512 (measured here: 504-pixel
 #: chunks read 1.7x slower than 512). 12 dates x 10 bands x 512^2 uint16 is 63 MB a block.
 CHUNK = 512
-#: Chunk of the cloud-field pass, which reads the masks only: a multiple of 512 and of the
-#: 240 m cell at 10, 20 and 60 m (24, 12 and 4 pixels), so blocks reduce to whole cells.
-CLOUD_CHUNK = 1536
+#: Chunk of the cloud-field pass, which reads the masks only: a multiple of the 240 m cell at
+#: 10, 20 and 60 m (24, 12 and 4 pixels), so blocks reduce to whole cells, and of 256-pixel
+#: tiles. It cuts some 512-pixel tiles, which are then decoded twice, but masks decode fast
+#: and nine blocks share two cores better than 1536's four of 9, 3, 3 and 1 parts (measured
+#: on 12 dates at 2048^2: the pass in 0.16 s against 0.19 s).
+CLOUD_CHUNK = 768
 
 # GDAL settings for reading COGs, local or over HTTP. Each one is here for a reason:
 GDAL_ENV: dict[str, Any] = {
