@@ -68,7 +68,7 @@ def classes_and_scl(masks: npt.NDArray[Any], ctx: BlockContext) -> tuple[U8, U8]
     if ctx.flavour is MaskFlavour.SCL:
         scl = masks[:, 0]
         classes = classify_scl(scl)
-        scl = scl.astype(np.uint8)
+        scl = scl.astype(np.uint8, copy=False)
     else:
         clm, mg2 = masks[:, 0], masks[:, 1]
         # MAJA masks are 0 both for "clear" and outside the swath; data presence comes from
