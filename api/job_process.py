@@ -26,7 +26,7 @@ from typing import Any
 
 from catalog.errors import CatalogError
 from catalog.model import NormalizedItem
-from engine.errors import Cancelled, EngineError, InvalidParameter, NoObservations
+from engine.errors import Cancelled, EngineError, NoObservations
 from engine.pipeline import Order
 
 #: Seconds between two looks at the child when it sends nothing.
@@ -57,7 +57,9 @@ def _child(order: Order, items: Sequence[NormalizedItem], out_dir: str, product_
            scheduler: str | None, gdal_options: Mapping[str, Any] | None, nice: int,
            messages: Any, cancel: Any) -> None:
     _die_with_parent()
-    os.nice(nice)  # before any thread starts: dask's and GDAL's threads inherit it
+    # Added to the server's own niceness (the job thread that starts the child runs at the
+    # server's), before any thread starts: dask's and GDAL's threads inherit it.
+    os.nice(nice)
     from engine.pipeline import build_product
 
     try:
@@ -65,9 +67,7 @@ def _child(order: Order, items: Sequence[NormalizedItem], out_dir: str, product_
                              scheduler=scheduler, cancel=cancel, gdal_options=gdal_options,
                              progress=lambda f, m: messages.put(("progress", f, m)))
         messages.put(("done", str(path), ""))
-    except InvalidParameter as exc:
-        messages.put(("error", "EngineError", str(exc)))
-    except (Cancelled, NoObservations, EngineError, CatalogError) as exc:
+    except (EngineError, CatalogError) as exc:  # InvalidParameter is sent as EngineError
         name = next(n for n, cls in _KNOWN.items() if isinstance(exc, cls))
         messages.put(("error", name, str(exc)))
     except BaseException as exc:  # reported, then the child ends

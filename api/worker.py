@@ -15,7 +15,6 @@ interrupted jobs back in the queue.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import threading
 import time
@@ -34,10 +33,6 @@ log = logging.getLogger(__name__)
 #: Share of the progress bar given to the catalogue search; the build gets the rest up to
 #: 95 %, publication the last steps.
 _SEARCH_PCT, _BUILD_PCT = 5, 90
-#: Niceness of the job threads (Linux: per thread). The threads dask and GDAL start from a job
-#: thread inherit it, so the computation yields the CPU to the threads answering HTTP: with
-#: every core busy computing, an order would otherwise wait for a time slice.
-JOB_NICENESS = 10
 #: Progress is written to the store at most this often (and only when the percentage moves):
 #: the callback fires once per block, hundreds of times on a large order.
 PROGRESS_INTERVAL_S = 0.5
@@ -52,14 +47,6 @@ def resolve(name: str, settings: Settings) -> str:
 
     with _demo_lock:
         return resolve_source(source_target(name, settings), settings.data_dir)
-
-
-def _lower_priority() -> None:
-    """Lower the OS priority of the calling thread (and of the threads it will start)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), JOB_NICENESS)
-    except (AttributeError, OSError):  # not Linux, or not allowed: run at normal priority
-        log.debug("could not lower the priority of the job thread", exc_info=True)
 
 
 class ProgressWriter:
@@ -91,8 +78,7 @@ class WorkerPool:
         self.settings = settings
         self.store = store
         self._executor = ThreadPoolExecutor(max_workers=settings.workers,
-                                            thread_name_prefix="l3a-job",
-                                            initializer=_lower_priority)
+                                            thread_name_prefix="l3a-job")
         self._events: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
