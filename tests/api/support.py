@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -104,15 +105,20 @@ def order(**inputs: Any) -> dict[str, Any]:
     return {"inputs": {"period": DEMO_PERIOD, "resolution": 60, **inputs}}
 
 
-def wait_final(client: httpx.Client, job_id: str, timeout: float = 120.0) -> dict[str, Any]:
+def wait_final(client: httpx.Client, job_id: str, timeout: float = 120.0,
+               interval: float = 0.2,
+               on_poll: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Poll the job until it ends; ``on_poll`` sees each unfinished state."""
     deadline = time.monotonic() + timeout
     while True:
         job = client.get(f"/jobs/{job_id}").json()
         if job["status"] in FINAL:
             return dict(job)
+        if on_poll is not None:
+            on_poll(job)
         if time.monotonic() > deadline:
             raise TimeoutError(f"job {job_id} still {job['status']}: {job}")
-        time.sleep(0.2)
+        time.sleep(interval)
 
 
 def wait_running(client: httpx.Client, job_id: str, min_progress: int = 6,

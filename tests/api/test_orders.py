@@ -137,10 +137,8 @@ def test_progress_is_recorded_while_running(api: httpx.Client) -> None:
     response = api.post(EXECUTE, json=order(bbox=small_bbox(2), resolution=10,
                                             method="composite"))
     job_id = response.json()["jobID"]
-    seen = []
-    while (job := api.get(f"/jobs/{job_id}").json())["status"] not in ("successful",
-                                                                         "failed"):
-        seen.append(job["progress"])
+    seen: list[int] = []
+    job = wait_final(api, job_id, interval=0.01, on_poll=lambda j: seen.append(j["progress"]))
     assert job["status"] == "successful", job
     assert seen == sorted(seen)  # never goes back
     assert np.all(np.array(seen) <= 100)
