@@ -1,4 +1,4 @@
-"""Session fixtures: the demo catalogue and the shared server most tests talk to."""
+"""Session fixtures: the shared server most tests talk to (the demo is `tests.conftest`'s)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.support import Server, ensure_demo_folder
-
-
-@pytest.fixture(scope="session")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return ensure_demo_folder(tmp_path_factory.mktemp("demo-catalogue"))
+from tests.api.support import Server
 
 
 @pytest.fixture(scope="session")

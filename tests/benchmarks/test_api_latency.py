@@ -37,7 +37,6 @@ import pytest
 from tests.api.support import (
     EXECUTE,
     Server,
-    ensure_demo_folder,
     order,
     small_bbox,
     wait_running,
@@ -53,11 +52,6 @@ LOADS = {"burst": 0.0, "paced": 0.25}  # seconds between a client's requests
 #: ~40 x 55 km around the demo: ~100 blocks at 10 m, a job that outlasts the measurement.
 BACKGROUND_BBOX = [1.06, 43.47, 1.56, 43.97]
 TARGET_P99_MS = 50.0
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return ensure_demo_folder(tmp_path_factory.mktemp("demo"))
 
 
 @pytest.fixture(params=["FULL", "NORMAL"])

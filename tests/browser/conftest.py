@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.support import ROOT, Server, ensure_demo_folder
+from tests.api.support import ROOT, Server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -25,21 +25,8 @@ SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 
 
 @pytest.fixture(scope="session")
-def browser_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo catalogue: the one tests/api generated in this session, else a new one.
-
-    Generating it takes about 20 s; it is deterministic, so sharing is safe.
-    """
-    base = tmp_path_factory.getbasetemp()
-    for items in sorted(base.glob("demo-catalogue*/demo/items.ndjson")):
-        return items.parent
-    return ensure_demo_folder(tmp_path_factory.mktemp("browser-demo"))
-
-
-@pytest.fixture(scope="session")
-def viewer_server(tmp_path_factory: pytest.TempPathFactory,
-                  browser_demo: Path) -> Iterator[Server]:
-    server = Server(tmp_path_factory.mktemp("browser-data"), browser_demo).start()
+def viewer_server(tmp_path_factory: pytest.TempPathFactory, demo: Path) -> Iterator[Server]:
+    server = Server(tmp_path_factory.mktemp("browser-data"), demo).start()
     yield server
     server.stop()
 
