@@ -73,13 +73,13 @@ def classes_and_scl(masks: npt.NDArray[Any], ctx: BlockContext) -> tuple[U8, U8]
         clm, mg2 = masks[:, 0], masks[:, 1]
         # MAJA masks are 0 both for "clear" and outside the swath; data presence comes from
         # the reflectance (checked later), so here every pixel counts as observed.
-        scl = scl_from_maja(clm, mg2, np.ones(clm.shape, dtype=bool))
+        scl = scl_from_maja(clm, mg2)
         classes = classify_scl(scl)
     if ctx.dilation_px:
         before = classes
         classes = dilate_clouds(classes, ctx.dilation_px)
         # Pixels the dilation made cloudy read as "cloud, high probability" downstream too.
-        scl = np.where(classes != before, np.uint8(9), scl).astype(np.uint8)
+        scl = np.where(classes != before, np.uint8(9), scl)
     return _trim(classes, ctx.overlap), _trim(scl, ctx.overlap)
 
 
@@ -116,7 +116,7 @@ def reduce_block(
     classes = merge_first_valid(classes, has_data, groups)
     scl = merge_first_valid(scl, has_data, groups)
     merged_has_data = merge_first_valid(has_data, has_data, groups)
-    classes = np.where(merged_has_data, classes, np.uint8(ObsClass.NODATA)).astype(np.uint8)
+    classes = np.where(merged_has_data, classes, np.uint8(ObsClass.NODATA))
 
     aot_values: F32 | None = None
     if aot is not None and ctx.aot_scale is not None:

@@ -172,7 +172,8 @@ def _read_into(target: npt.NDArray[Any], load: str, href: str, grid: Grid,
             return
     finally:
         _pool.give(key, source)
-    key = (load, "warp:" + href)
+    # A warping reader is made for one output type, resampling and fill value.
+    key = (load, f"warp:{target.dtype.str}:{resampling}:{fill_value}:{href}")
     reader = _pool.take(key, lambda: _DNReader(
         url=href, spec=RasterSpec(grid.epsg, grid.bounds, (grid.resolution,) * 2),
         resampling=rasterio.enums.Resampling[resampling], dtype=target.dtype,
@@ -257,6 +258,11 @@ def asset_of(item: NormalizedItem, name: str) -> RasterAsset | None:
     return getattr(item.masks, name, None) if name in ("scl", "clm", "mg2") else None
 
 
+def new_load_key() -> str:
+    """A key for `load_assets` that no earlier load used."""
+    return uuid.uuid4().hex
+
+
 def load_assets(
     items: Sequence[NormalizedItem],
     grid: Grid,
@@ -267,6 +273,7 @@ def load_assets(
     resampling: str = "nearest",
     chunk: int = CHUNK,
     gdal_options: Mapping[str, Any] | None = None,
+    load: str | None = None,
 ) -> da.Array:
     """Stack the assets of the items on the grid, lazily: a dask array (T, A, Y, X).
 
@@ -283,6 +290,9 @@ def load_assets(
         gdal_options: GDAL configuration options layered over `GDAL_ENV` (operators tune
             HTTP retries or caches for their object store). They travel inside the graph,
             so they reach dask workers on other machines.
+        load: the key under which the open datasets are shared, by default one of its own.
+            Loads of one build share one (each file is then opened once for all of them);
+            a new key never meets a dataset opened on a file since rewritten at the same path.
 
     Returns:
         The DN as stored, ``fill_value`` where an item has no data or no such asset.
@@ -297,13 +307,11 @@ def load_assets(
     chunks = normalize_chunks(  # type: ignore[no-untyped-call]
         (len(items), len(assets), chunk, chunk), shape=shape)
     env = tuple(sorted({**GDAL_ENV, **(gdal_options or {})}.items()))
-    # A name per call: the thread-local handles are keyed by it, so two loads never share
-    # a dataset opened on a file that was since rewritten at the same path.
-    # (Not the array's name: a string argument equal to a graph key reads as that key.)
-    load = uuid.uuid4().hex
+    # The key is not the array's name: a string argument equal to a graph key reads as that key.
+    load = load or new_load_key()
     data: da.Array = da.map_blocks(  # type: ignore[no-untyped-call]
         _read_block, load, hrefs, grid, np.dtype(dtype).str, fill_value, resampling, env,
         chunks=chunks, dtype=np.dtype(dtype), meta=np.empty((0, 0, 0, 0), dtype=dtype),
-        name=f"read-{load}",
+        name=f"read-{uuid.uuid4().hex}",
     )
     return data

@@ -40,18 +40,17 @@ def classify_scl(scl: npt.NDArray[np.integer]) -> U8:
     return classes
 
 
-def scl_from_maja(clm: npt.NDArray[np.integer], mg2: npt.NDArray[np.integer],
-                  has_data: npt.NDArray[np.bool_]) -> U8:
-    """A Sen2Cor-equivalent class from MAJA masks: 9 cloud, 6 water, 11 snow, 4 land, 0 nodata.
+def scl_from_maja(clm: npt.NDArray[np.integer], mg2: npt.NDArray[np.integer]) -> U8:
+    """A Sen2Cor-equivalent class from MAJA masks: 9 cloud, 6 water, 11 snow, 4 land.
 
     CLM bit 0 flags every cloud but the thinnest, and every shadow; MG2 bit 0 is water and bit
-    2 snow. Cloud wins over water and snow, as in MAJA's own products.
+    2 snow. Cloud wins over water and snow, as in MAJA's own products. MAJA masks do not tell
+    where there is no data (0 is also "clear"): that comes from the reflectance.
     """
     scl = np.full(clm.shape, 4, dtype=np.uint8)
     scl[(mg2 & 0b100) != 0] = SCL_SNOW
     scl[(mg2 & 0b001) != 0] = SCL_WATER
     scl[(clm & 0b001) != 0] = 9
-    scl[~has_data] = 0
     return scl
 
 

@@ -26,7 +26,7 @@ from engine.blocks import BlockContext, coarse_cloud_block, footprint_in_grid, r
 from engine.cluster import get_client
 from engine.errors import Cancelled, InvalidParameter, NoObservations
 from engine.grid import output_grid
-from engine.load import CHUNK, CLOUD_CHUNK, load_assets
+from engine.load import CHUNK, CLOUD_CHUNK, load_assets, new_load_key
 from engine.methods import get_method
 from engine.methods.base import Method
 from engine.period import Period
@@ -169,20 +169,22 @@ def plan(order: Order, items: Sequence[NormalizedItem],
         grid_transform=grid.transform,
     )
     reflectance_resampling = "average" if order.resolution > 10 else "nearest"
+    load = new_load_key()  # every load of the build shares its open datasets
     if flavour is MaskFlavour.SCL:
         dn = load_assets(items, grid, bands, resampling=reflectance_resampling,
-                         gdal_options=gdal_options)
+                         gdal_options=gdal_options, load=load)
         mask_assets = ["scl"]
     else:
         dn = load_assets(items, grid, bands, dtype="int16", fill_value=MAJA_NODATA,
-                         resampling=reflectance_resampling, gdal_options=gdal_options)
+                         resampling=reflectance_resampling, gdal_options=gdal_options, load=load)
         dn = da.map_blocks(_maja_to_offset_dn, dn, dtype=np.uint16)
         mask_assets = ["clm", "mg2"]
-    masks = load_assets(items, grid, mask_assets, dtype="uint8", gdal_options=gdal_options)
+    masks = load_assets(items, grid, mask_assets, dtype="uint8", gdal_options=gdal_options,
+                        load=load)
     cloud_masks = load_assets(items, grid, mask_assets, dtype="uint8", chunk=CLOUD_CHUNK,
-                              gdal_options=gdal_options)
+                              gdal_options=gdal_options, load=load)
     aot = load_assets(items, grid, ["aot"], resampling="nearest",
-                      gdal_options=gdal_options) if has_aot else None
+                      gdal_options=gdal_options, load=load) if has_aot else None
     keys = [*order.bands, *(q.key for q in method.quality)]
     return Plan(order, grid, items, method, context, dn, masks, cloud_masks, aot, keys)
 

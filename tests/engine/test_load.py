@@ -177,3 +177,26 @@ def test_concurrent_blocks_read_the_same_values(items: list[NormalizedItem]) -> 
     for _ in range(3):
         parallel = load_assets(items, grid, ASSETS, chunk=128).compute(scheduler="threads")
         np.testing.assert_array_equal(parallel, whole)
+
+
+def test_loads_sharing_a_key_open_each_file_once(items: list[NormalizedItem],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.load as load_module
+
+    opened: list[str] = []
+    original = load_module._Source
+
+    def counting(href: str) -> Any:
+        opened.append(href)
+        return original(href)
+
+    monkeypatch.setattr(load_module, "_Source", counting)
+    grid = Grid(epsg=32633, shape=(600, 600), transform=(120.0, 0.0, X0, 0.0, -120.0, Y0))
+    key = load_module.new_load_key()
+    first = load_assets(items, grid, ["scl"], chunk=256, load=key).compute(scheduler="sync")
+    again = load_assets(items, grid, ["scl"], chunk=300, load=key).compute(scheduler="sync")
+    np.testing.assert_array_equal(first, again)
+    assert sorted(opened) == sorted(set(opened)) and len(opened) == len(items)
+    # A load of its own opens them again.
+    load_assets(items, grid, ["scl"]).compute(scheduler="sync")
+    assert len(opened) == 2 * len(items)
