@@ -740,7 +740,8 @@ def _coordinates(geometry: Any) -> Iterator[tuple[float, float]]:
     yield from walk(geometry.get("coordinates"))
 
 
-def _bbox(item: Mapping[str, Any], source: str, item_id: str) -> tuple[float, float, float, float]:
+def item_bbox(item: Mapping[str, Any]) -> tuple[float, float, float, float] | None:
+    """An item's lon/lat bbox: its ``bbox`` (2D or 3D), else its geometry's extent, else None."""
     bbox = item.get("bbox")
     if isinstance(bbox, list) and len(bbox) in (4, 6):
         try:
@@ -753,9 +754,16 @@ def _bbox(item: Mapping[str, Any], source: str, item_id: str) -> tuple[float, fl
             return (values[0], values[1], values[2], values[3])
     points = list(_coordinates(item.get("geometry")))
     if not points:
-        raise MalformedItem(source, item_id, "no bbox and no geometry")
+        return None
     lons, lats = zip(*points, strict=True)
     return (min(lons), min(lats), max(lons), max(lats))
+
+
+def _bbox(item: Mapping[str, Any], source: str, item_id: str) -> tuple[float, float, float, float]:
+    bbox = item_bbox(item)
+    if bbox is None:
+        raise MalformedItem(source, item_id, "no bbox and no geometry")
+    return bbox
 
 
 def _centre_longitude(item: Mapping[str, Any]) -> float:

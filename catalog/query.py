@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from catalog.errors import InvalidQuery
-from catalog.normalize import parse_datetime
+from catalog.normalize import item_bbox, parse_datetime
 
 BBox = tuple[float, float, float, float]
 
@@ -126,7 +126,7 @@ class SearchQuery:
 
     def matches_bbox(self, item: Mapping[str, Any]) -> bool:
         """Tell whether the item's bbox (or geometry bounds) meets the query bbox, edges in."""
-        box = _item_bbox(item)
+        box = item_bbox(item)
         if box is None:
             return True
         west, south, east, north = box
@@ -150,32 +150,3 @@ def _lon_ranges(west: float, east: float) -> list[tuple[float, float]]:
     if west <= east:
         return [(west, east)]
     return [(west, 180.0), (-180.0, east)]
-
-
-def _item_bbox(item: Mapping[str, Any]) -> BBox | None:
-    bbox = item.get("bbox")
-    if isinstance(bbox, list) and len(bbox) in (4, 6):
-        try:
-            values = [float(v) for v in bbox]
-        except (TypeError, ValueError):
-            return None
-        if len(values) == 6:
-            values = [values[0], values[1], values[3], values[4]]
-        return (values[0], values[1], values[2], values[3])
-    geometry = item.get("geometry")
-    if not isinstance(geometry, Mapping):
-        return None
-    points = list(_positions(geometry.get("coordinates")))
-    if not points:
-        return None
-    lons = [p[0] for p in points]
-    lats = [p[1] for p in points]
-    return (min(lons), min(lats), max(lons), max(lats))
-
-
-def _positions(node: Any) -> list[tuple[float, float]]:
-    if isinstance(node, list) and node and isinstance(node[0], (int, float)):
-        return [(float(node[0]), float(node[1]))] if len(node) >= 2 else []
-    if isinstance(node, list):
-        return [p for child in node for p in _positions(child)]
-    return []

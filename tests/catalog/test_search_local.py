@@ -229,3 +229,15 @@ def test_query_keeps_items_without_cloud_cover_and_reads_ranges() -> None:
     assert query.matches(ranged)
     ranged["properties"]["end_datetime"] = "2023-07-31T00:00:00Z"
     assert not query.matches(ranged)
+
+
+def test_the_filter_reads_footprints_as_normalization_does() -> None:
+    # The client-side bbox filter and normalization share one footprint reader: a geometry
+    # collection counts, and a bbox that is not numbers falls back to the geometry.
+    query = SearchQuery.create((10.0, 50.0, 11.0, 51.0), *AUGUST)
+    square = {"type": "Polygon", "coordinates": [[[20, 60], [21, 60], [21, 61], [20, 60]]]}
+    collection = {"type": "GeometryCollection", "geometries": [square]}
+    assert not query.matches_bbox({"geometry": collection})
+    assert not query.matches_bbox({"bbox": ["a", "b", "c", "d"], "geometry": square})
+    inside = {"type": "Point", "coordinates": [10.5, 50.5]}
+    assert query.matches_bbox({"bbox": ["a", "b", "c", "d"], "geometry": inside})
