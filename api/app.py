@@ -21,7 +21,6 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import RedirectResponse
 
 from api import problems
 from api.jobs import JobStore
@@ -42,8 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings: the service's settings; default: read from ``L3A_*`` variables now.
 
     Returns:
-        The app, with the OGC API - Processes routes, products, problem handlers, CORS and
-        (when their modules exist) the tiles and the web viewer.
+        The app, with the OGC API - Processes routes, products, problem handlers, CORS, the
+        tiles and the web viewer (at ``/``).
 
     """
     settings = settings or Settings()
@@ -81,7 +80,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (landing, processes, jobs, products):
         app.include_router(module.router)
     _mount_viewer_and_tiles(app, settings)
-    _landing_fallback(app)
     return app
 
 
@@ -137,13 +135,3 @@ def _mount_viewer_and_tiles(app: FastAPI, settings: Settings) -> None:
 
     register_tiles(app, settings)
     register_viewer(app, settings)
-
-
-def _landing_fallback(app: FastAPI) -> None:
-    """Send ``/`` to the JSON landing page when no viewer claimed it."""
-    if any(getattr(route, "path", None) in ("/", "") for route in app.routes):
-        return
-
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/api")

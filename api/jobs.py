@@ -27,11 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-#: States a job can still leave on its own.
-ACTIVE = ("accepted", "running")
 #: States a job never leaves except by dismissal.
 FINAL = ("successful", "failed", "dismissed")
-STATUSES = (*ACTIVE, *FINAL)
 #: States in which a job answers an identical order.
 _LIVE = "('accepted', 'running', 'successful')"
 #: A job interrupted this many times by a restart is failed rather than run again: it may

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, JSONResponse
 
 from api.models import Link
@@ -53,17 +53,6 @@ def asset_path(services: Services, product_id: str, key: str) -> tuple[Path, str
     if path.parent != folder.resolve() or not path.is_file():
         raise NotFound(f"product {product_id!r} has no asset {key!r}")
     return path, str(asset.get("type", COG))
-
-
-def product_asset_path(app: FastAPI, product_id: str, key: str) -> Path:
-    """Return the COG of a product's asset, for other modules (the tiles) of the same app.
-
-    Raises:
-        NotFound: as `asset_path`; answered 404 by the app's problem table.
-
-    """
-    path, _ = asset_path(app.state.services, product_id, key)
-    return path
 
 
 @router.get("/products", response_class=GeoJSONResponse, summary="List the products",
