@@ -25,6 +25,10 @@ from rio_tiler.colormap import cmap
 from rio_tiler.types import ColorMapType
 
 from api.tiles_products import Product
+from catalog.model import BAND_ID
+from engine.methods.base import QualityLayer
+from engine.methods.composite import Composite
+from engine.methods.synthesis import Synthesis
 
 #: Every layer name the tiler knows. A test checks it covers `catalog.model.BAND_ID` and the
 #: quality layers of every method in `engine.methods.METHODS`.
@@ -34,8 +38,7 @@ LayerName = Literal[
     "nir09", "swir16", "swir22",
     "date", "count", "weight", "flag", "method", "medoid_distance", "scl",
 ]
-REFLECTANCE = ("coastal", "blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir",
-               "nir08", "nir09", "swir16", "swir22")
+REFLECTANCE = tuple(BAND_ID)
 #: Percentiles of the reflectance stretch: a few very bright or dark pixels (clouds left,
 #: water) must not flatten the rest.
 STRETCH_PERCENTILES = (2.0, 98.0)
@@ -118,6 +121,17 @@ _SCL = (
     LayerClass(11, "snow or ice", "#ff96ff"),
 )
 
+def _engine_classes(layer: str, methods: Sequence[Any], colours: Mapping[str, str],
+                    ) -> tuple[LayerClass, ...]:
+    """The classes of a quality layer as the engine names them, with a colour each.
+
+    Class 0 (nodata, or no observation) is the preset's nodata, drawn transparent.
+    """
+    defined: list[QualityLayer] = [q for m in methods for q in m.quality if q.key == layer]
+    return tuple(LayerClass(value, name, colours[name])
+                 for value, name in sorted(defined[0].classes.items()) if value != 0)
+
+
 _QUALITY: tuple[Preset, ...] = (
     Preset("date", "Days from the central date", ("date",), Stretch.SYMMETRIC,
            colormap_name="rdbu", unit="days"),
@@ -125,18 +139,12 @@ _QUALITY: tuple[Preset, ...] = (
            colormap_name="viridis", nodata=0, unit="observations"),
     Preset("weight", "Sum of the weights", ("weight",), Stretch.ZERO_TO_P98,
            colormap_name="magma", nodata=0),
-    Preset("flag", "Kind of observation", ("flag",), Stretch.NONE, nodata=0, classes=(
-        LayerClass(1, "cloud", "#d0d4da"),
-        LayerClass(2, "snow", "#7fe3ff"),
-        LayerClass(3, "water", "#2166ac"),
-        LayerClass(4, "land", "#4daf4a"),
-    )),
+    Preset("flag", "Kind of observation", ("flag",), Stretch.NONE, nodata=0,
+           classes=_engine_classes("flag", [Synthesis], {
+               "cloud": "#d0d4da", "snow": "#7fe3ff", "water": "#2166ac", "land": "#4daf4a"})),
     Preset("method", "How the observation was chosen", ("method",), Stretch.NONE, nodata=0,
-           classes=(
-               LayerClass(1, "single", "#f4a259"),
-               LayerClass(2, "stc", "#8e6cc0"),
-               LayerClass(3, "medoid", "#2aa876"),
-           )),
+           classes=_engine_classes("method", [Composite], {
+               "single": "#f4a259", "stc": "#8e6cc0", "medoid": "#2aa876"})),
     Preset("medoid_distance", "Distance of the medoid to the other observations",
            ("medoid_distance",), Stretch.ZERO_TO_P98, colormap_name="inferno",
            unit="reflectance"),
