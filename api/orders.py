@@ -156,9 +156,6 @@ def _polygon(polygon: Polygon) -> dict[str, Any]:
 
 def _period(text: str, today: date) -> Period:
     period = parse_period(text)
-    if "/" in period.label:
-        # Custom periods in one spelling, so that equal dates hash equal.
-        period = parse_period(f"{period.start.isoformat()}/{period.end.isoformat()}")
     if period.start > today:
         raise InvalidParameter(
             "period", f"{period.label} starts after today ({today.isoformat()}): no scene yet"

@@ -97,7 +97,9 @@ def parse_period(text: str) -> Period:
             return _spanning(text, date(year, 1, 1), date(year, 12, 31))
         if "/" in text:
             first, last = text.split("/", 1)
-            return _spanning(text, date.fromisoformat(first), date.fromisoformat(last))
+            start, end = date.fromisoformat(first), date.fromisoformat(last)
+            # Labelled in one spelling (ISO 8601 accepts 20240701 too): equal dates, equal label.
+            return _spanning(f"{start.isoformat()}/{end.isoformat()}", start, end)
     except ValueError as exc:
         raise InvalidParameter("period", f"{text!r}: {exc}") from exc
     raise InvalidParameter(
