@@ -44,7 +44,7 @@ OFFSET_BASELINE_DATE = datetime(2022, 1, 25, tzinfo=UTC)
 #: Sen2Cor AOT quantification: AOT at 550 nm = DN / 1000.
 SEN2COR_AOT_SCALE = 1e-3
 #: MAJA FRE/SRE nodata value (int16).
-MAJA_NODATA = -10000.0
+MAJA_NODATA = -10000
 #: MAJA ATB: AOT is band 2, AOT = DN / 200 (band 1 is water vapour, DN / 20 g/cm2).
 MAJA_AOT_BAND = 2
 MAJA_AOT_SCALE = 1.0 / 200.0

@@ -20,6 +20,8 @@ import numpy as np
 from distributed import Client, as_completed
 
 from catalog.model import Grid, MaskFlavour, NormalizedItem
+from catalog.normalize import BOA_OFFSET, MAJA_NODATA
+from catalog.normalize import REFLECTANCE_SCALE as L2A_REFLECTANCE_SCALE
 from engine import cloud_weight
 from engine.acquisitions import acquisition_groups
 from engine.blocks import BlockContext, coarse_cloud_block, footprint_in_grid, reduce_block
@@ -43,9 +45,6 @@ from engine.write import (
 Progress = Callable[[float, str], None]
 
 DEFAULT_BANDS = ("blue", "green", "red", "nir")
-#: MAJA FRE nodata. MAJA DN are moved into the uint16 "DN + 1000" form of Sentinel-2
-#: baseline >= 04.00, so one code path serves both flavours.
-MAJA_NODATA = -10000
 
 
 @dataclass(frozen=True)
@@ -113,14 +112,14 @@ def _scale_offset(
     items: Sequence[NormalizedItem], groups: list[list[int]], bands: Sequence[str],
     flavour: MaskFlavour,
 ) -> tuple[np.ndarray, np.ndarray]:
-    scale = np.full((len(groups), len(bands)), REFLECTANCE_SCALE, dtype=np.float32)
+    scale = np.full((len(groups), len(bands)), L2A_REFLECTANCE_SCALE, dtype=np.float32)
     offset = np.zeros((len(groups), len(bands)), dtype=np.float32)
     for g, members in enumerate(groups):
         item = items[members[0]]  # one acquisition, one processing baseline
         for b, band in enumerate(bands):
             asset = item.bands.get(band)
             if flavour is MaskFlavour.MAJA:
-                offset[g, b] = -0.1  # see MAJA_NODATA: DN were shifted by +1000
+                offset[g, b] = BOA_OFFSET  # DN were shifted by +1000: `_maja_to_offset_dn`
             elif asset is not None:
                 scale[g, b], offset[g, b] = asset.scale, asset.offset
     return scale, offset
@@ -190,6 +189,10 @@ def plan(order: Order, items: Sequence[NormalizedItem],
 
 
 def _maja_to_offset_dn(dn: np.ndarray) -> np.ndarray:
+    """MAJA DN moved into the uint16 "DN + 1000" form of baseline >= 04.00 (0: nodata).
+
+    One code path then serves both flavours.
+    """
     shifted = np.clip(dn.astype(np.int32) + 1000, 1, 65535).astype(np.uint16)
     shifted[dn == MAJA_NODATA] = 0
     return shifted
