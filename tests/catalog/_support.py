@@ -10,6 +10,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,17 @@ STAC_ITEMS = DATA / "stac-items"
 TWL = DATA / "s2-l2a-earthsearch-33TWL-2023-08"
 TWL_NDJSON = TWL / "items.ndjson"
 C1_ITEM = STAC_ITEMS / "earthsearch-c1" / "S2B_T38XNF_20250422T091553_L2A.json"
-ES_DIR = STAC_ITEMS / "mapchete-eo-33TWN"
-PC_ITEM = STAC_ITEMS / "odc-stac" / "S2B_MSIL2A_20190629T212529_R043_T06VVN_20201006T080531.json"
 PC_SITE2 = STAC_ITEMS / "odc-stac" / "site2-2020_jun_jul-35MNM.geojson"
+#: A bbox over the 33TWL tile, the month of its items, and their ids in date order.
+TWL_BBOX = (15.2, 45.2, 16.2, 45.9)
+AUGUST = (datetime(2023, 8, 1, tzinfo=UTC), datetime(2023, 8, 31, 23, 59, 59, tzinfo=UTC))
+TWL_IDS = [  # by date
+    "S2B_33TWL_20230810_0_L2A",  # 69 % cloud
+    "S2B_33TWL_20230813_0_L2A",  # 1.7 %
+    "S2A_33TWL_20230815_0_L2A",  # 0.2 %
+    "S2A_33TWL_20230818_0_L2A",  # 45.7 %
+    "S2B_33TWL_20230820_0_L2A",  # 8.1 %
+]
 
 
 def read_json(path: Path) -> Any:

@@ -19,17 +19,17 @@ from catalog.errors import (
 )
 from catalog.query import SearchQuery
 from catalog.search import search
-from tests.catalog._support import PC_SITE2, STAC_ITEMS, TWL, TWL_NDJSON, twl_items, write_ndjson
-
-TWL_BBOX = (15.2, 45.2, 16.2, 45.9)
-AUGUST = (datetime(2023, 8, 1, tzinfo=UTC), datetime(2023, 8, 31, 23, 59, 59, tzinfo=UTC))
-TWL_IDS = [  # by date
-    "S2B_33TWL_20230810_0_L2A",  # 69 % cloud
-    "S2B_33TWL_20230813_0_L2A",  # 1.7 %
-    "S2A_33TWL_20230815_0_L2A",  # 0.2 %
-    "S2A_33TWL_20230818_0_L2A",  # 45.7 %
-    "S2B_33TWL_20230820_0_L2A",  # 8.1 %
-]
+from tests.catalog._support import (
+    AUGUST,
+    PC_SITE2,
+    STAC_ITEMS,
+    TWL,
+    TWL_BBOX,
+    TWL_IDS,
+    TWL_NDJSON,
+    twl_items,
+    write_ndjson,
+)
 
 
 def ids(items: list[Any]) -> list[str]:
@@ -119,7 +119,7 @@ def test_feature_collection_geojson_planetary_computer() -> None:
 
 def test_item_collection_json_and_file_url(tmp_path: Path) -> None:
     path = tmp_path / "collection.json"
-    items = [json.loads(line) for line in TWL_NDJSON.read_text().splitlines()]
+    items = twl_items()
     path.write_text(json.dumps({"type": "FeatureCollection", "features": items}))
     for item in items:
         (tmp_path / item["id"]).symlink_to(TWL / item["id"])
