@@ -72,26 +72,20 @@ def maja_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_demo(tmp_path_factory.mktemp("maja"), flavour="maja", size_px=SIZE)
 
 
+def _masks(demo: Path, key: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(mask asset ``key``, truth clouds) of every date."""
+    return [(_read(demo.parent, item, key), read_truth_clouds(demo.parent, item["id"]))
+            for item in _items(demo)]
+
+
 @pytest.fixture(scope="module")
 def scl_masks(scl_demo: Path) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(SCL, truth) of every date."""
-    out = []
-    for item in _items(scl_demo):
-        out.append(
-            (_read(scl_demo.parent, item, "scl"), read_truth_clouds(scl_demo.parent, item["id"]))
-        )
-    return out
+    return _masks(scl_demo, "scl")
 
 
 @pytest.fixture(scope="module")
 def maja_masks(maja_demo: Path) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(CLM, truth) of every date."""
-    out = []
-    for item in _items(maja_demo):
-        out.append(
-            (_read(maja_demo.parent, item, "clm"), read_truth_clouds(maja_demo.parent, item["id"]))
-        )
-    return out
+    return _masks(maja_demo, "clm")
 
 
 # --- determinism --------------------------------------------------------------------------
