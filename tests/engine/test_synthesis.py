@@ -6,6 +6,7 @@ weight 1 and 0.2 with weight 3 is 0.175), as rio-tiler tests its mosaic methods.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -525,18 +526,8 @@ def _reduce_dask_block(
     *,
     like: Observations,
 ) -> np.ndarray:
-    obs = Observations(
-        dn=dn,
-        scale=like.scale,
-        offset=like.offset,
-        bands=like.bands,
-        classes=classes,
-        scl=classes,
-        days=like.days,
-        aot=aot,
-        cloud_weight=cloud_weight,
-    )
-    return stacked(obs)
+    return stacked(dataclasses.replace(like, dn=dn, classes=classes, scl=classes, aot=aot,
+                                       cloud_weight=cloud_weight))
 
 
 @pytest.mark.parametrize("mixed", [False, True], ids=["same-offsets", "mixed-offsets"])
