@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +27,20 @@ class ObsClass(IntEnum):
     SNOW = 2
     WATER = 3
     LAND = 4
+
+
+def dn_to_reflectance(dn: npt.ArrayLike, scale: npt.ArrayLike,
+                      offset: float | npt.NDArray[np.floating[Any]],
+                      out: F32 | None = None) -> F32:
+    """``DN x scale + offset`` in float32: the one conversion every method uses.
+
+    Multiplied, then added, each rounded to float32: whatever the method gathers or sorts
+    first, an output pixel then has exactly its observation's reflectance. DN 0 (nodata) is
+    converted like any DN; callers mask it.
+    """
+    rho: F32 = np.multiply(dn, scale, out=out, dtype=np.float32)
+    rho += offset
+    return rho
 
 
 @dataclass(frozen=True)
@@ -63,9 +77,7 @@ class Observations:
         """Surface reflectance of one band for every observation, float32 (T, Y, X), NaN nodata."""
         b = self.bands.index(band)
         dn = self.dn[:, b]
-        rho = dn.astype(np.float32)
-        rho *= self.scale[:, b, None, None]
-        rho += self.offset[:, b, None, None]
+        rho = dn_to_reflectance(dn, self.scale[:, b, None, None], self.offset[:, b, None, None])
         rho[dn == 0] = np.nan
         return rho
 

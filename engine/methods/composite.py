@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.errors import InvalidParameter
-from engine.methods.base import F32, Observations, QualityLayer, Reduction
+from engine.methods.base import F32, Observations, QualityLayer, Reduction, dn_to_reflectance
 from engine.methods.indices import (
     BLUE,
     GREEN,
@@ -381,9 +381,7 @@ class _Spectra:
         if band not in self._cache:
             b = self._obs.bands.index(band)
             dn = self._obs.dn[:, b][:, self._pixels]
-            rho = dn.astype(np.float32)
-            rho *= self._obs.scale[:, b, None]
-            rho += self._obs.offset[:, b, None]
+            rho = dn_to_reflectance(dn, self._obs.scale[:, b, None], self._obs.offset[:, b, None])
             rho[dn == 0] = np.nan
             self._cache[band] = rho
         return self._cache[band]
@@ -425,8 +423,7 @@ def _medoid(obs: Observations, valid: Bool, pixels: Bool) -> tuple[Index, F32]:
         features = np.empty((t_count, len(bands), len(best[part])), dtype=np.float32)
         for k in range(len(bands)):
             # DN 0 (nodata) is converted like any DN: medoid_scores ignores invalid ones.
-            np.multiply(dn[k][:, where], scale[:, k], out=features[:, k])
-            features[:, k] += offset[:, k]
+            dn_to_reflectance(dn[k][:, where], scale[:, k], offset[:, k], out=features[:, k])
         score = medoid_scores(features, flat_valid[:, where])
         best[part] = np.argmin(score, axis=0)
         total[part] = np.take_along_axis(score, best[part][None], axis=0)[0]
@@ -438,15 +435,13 @@ def _medoid(obs: Observations, valid: Bool, pixels: Bool) -> tuple[Index, F32]:
 def _gather_reflectance(obs: Observations, index: Index, chosen: Bool) -> F32:
     """Reflectance of the chosen observation per pixel and band, NaN where none.
 
-    Gathers the uint16 DN first and converts only the result, with the same operations as
-    :meth:`Observations.reflectance`, so the values are bit-identical to the observation's.
+    Gathers the uint16 DN first and converts only the result (`dn_to_reflectance`, so the
+    values are bit-identical to the observation's).
     """
     out = np.empty((len(obs.bands), *obs.shape), dtype=np.float32)
     for b in range(len(obs.bands)):
         dn = _take(obs.dn[:, b], index)
-        rho = dn.astype(np.float32)
-        rho *= obs.scale[index, b]
-        rho += obs.offset[index, b]
+        rho = dn_to_reflectance(dn, obs.scale[index, b], obs.offset[index, b])
         rho[(dn == 0) | ~chosen] = np.nan
         out[b] = rho
     return out

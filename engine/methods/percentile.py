@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from engine.methods.base import F32, ObsClass, Observations, QualityLayer, Reduction
+from engine.methods.base import (
+    F32,
+    ObsClass,
+    Observations,
+    QualityLayer,
+    Reduction,
+    dn_to_reflectance,
+)
 from engine.methods.indices import Bool, complete_spectra
 from engine.methods.sorting import sort_columns
 
@@ -113,10 +120,9 @@ class Percentile:
         for b in range(len(obs.bands)):
             by_obs, are_dn = sorter.sorted_band(b)
             a, c = by_obs.reshape(-1)[at_lo], by_obs.reshape(-1)[at_hi]
-            if are_dn:  # as Observations.reflectance computes it, for the two picked
-                scale, offset = obs.scale[0, b], obs.offset[0, b]
-                a = np.multiply(a, scale) + offset
-                c = np.multiply(c, scale) + offset
+            if are_dn:  # reflectance of the two picked only
+                a = dn_to_reflectance(a, obs.scale[0, b], obs.offset[0, b])
+                c = dn_to_reflectance(c, obs.scale[0, b], obs.offset[0, b])
             # Pixels without a valid observation picked two +inf: inf - inf is NaN there (and
             # made NaN anyway below), which is no error.
             with np.errstate(invalid="ignore"):
@@ -155,9 +161,7 @@ class _Sorter:
             sort_columns(key)
             return key, True
         rho = self._buffer("rho", np.dtype(np.float32))
-        # Observations.reflectance's operations, into the buffer.
-        np.multiply(dn, obs.scale[:, b, None], out=rho)
-        rho += obs.offset[:, b, None]
+        dn_to_reflectance(dn, obs.scale[:, b, None], obs.offset[:, b, None], out=rho)
         # Adding +inf where invalid and 0 elsewhere masks a band in one fast pass (a where=
         # copy or a boolean assignment is ten times slower). Not NaN: minimum and maximum
         # would spread it.

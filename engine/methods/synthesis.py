@@ -20,7 +20,14 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.errors import InvalidParameter
-from engine.methods.base import F32, ObsClass, Observations, QualityLayer, Reduction
+from engine.methods.base import (
+    F32,
+    ObsClass,
+    Observations,
+    QualityLayer,
+    Reduction,
+    dn_to_reflectance,
+)
 
 #: W_aot at and above TAU_MAX.
 W_MIN_AOT = 0.33
@@ -303,9 +310,7 @@ def _reduce_strip(
         land = classes[t] == _LAND
         land &= complete[t]
         for b in plan.nonnegative:
-            # Same float32 operations as Observations.reflectance, so the same rho.
-            np.multiply(dn_t[b], obs.scale[t, b], out=tmp)
-            tmp += obs.offset[t, b]
+            dn_to_reflectance(dn_t[b], obs.scale[t, b], obs.offset[t, b], out=tmp)
             land &= tmp >= 0
 
         if cloud_w is None:
@@ -331,8 +336,7 @@ def _reduce_strip(
             if plan.uniform[b]:
                 np.multiply(dn_t[b], w_t, out=tmp)
             else:
-                np.multiply(dn_t[b], obs.scale[t, b], out=tmp)
-                tmp += obs.offset[t, b]
+                dn_to_reflectance(dn_t[b], obs.scale[t, b], obs.offset[t, b], out=tmp)
                 tmp *= w_t
             acc[b] += tmp
 
@@ -399,9 +403,7 @@ def _fallback(
 
     cloud = usable & (cls == _CLOUD)
     b = _brightness_band(obs)
-    brightness = gather(dn[:, b]).astype(np.float32)
-    brightness *= obs.scale[:, b, None]
-    brightness += obs.offset[:, b, None]
+    brightness = dn_to_reflectance(gather(dn[:, b]), obs.scale[:, b, None], obs.offset[:, b, None])
     brightness[~cloud] = np.inf
     # Running minimum and latest index over the observations rather than argmin/argmax on
     # axis 0, which numpy walks with a stride of P: several times slower on big fallbacks.
@@ -431,11 +433,9 @@ def _fallback(
     nodata = flag == _NODATA
     for b in range(n_b):
         # The chosen observation's DN, as np.take_along_axis(dn, pick) would give at these
-        # pixels but without gathering every observation first; then the same float32
-        # operations as Observations.reflectance.
-        rho = dn[:, b].reshape(n_t, -1)[pick, pixels].astype(np.float32)
-        rho *= obs.scale[pick, b]
-        rho += obs.offset[pick, b]
+        # pixels but without gathering every observation first.
+        rho = dn_to_reflectance(dn[:, b].reshape(n_t, -1)[pick, pixels], obs.scale[pick, b],
+                                obs.offset[pick, b])
         rho[nodata] = np.nan
         out.reflectance[b, pixels] = rho
     date = days[pick]
