@@ -47,13 +47,18 @@ from api.tiles_styles import (
 CATALOGUE_STATE = "l3a_tile_products"
 
 
+def product_catalogue(request: Request) -> ProductCatalogue:
+    """The app's products, read once per version of their item (tiles and product routes)."""
+    catalogue: ProductCatalogue = getattr(request.app.state, CATALOGUE_STATE)
+    return catalogue
+
+
 def get_product(
     request: Request,
     product_id: Annotated[str, Path(description="Product id (the id of its job).")],
 ) -> Product:
     """Return the product a request names (404 problem when there is none)."""
-    catalogue: ProductCatalogue = getattr(request.app.state, CATALOGUE_STATE)
-    return catalogue.get(product_id)
+    return product_catalogue(request).get(product_id)
 
 
 ProductDep = Annotated[Product, Depends(get_product)]

@@ -7,14 +7,11 @@ a few lines each and every link is built in one place.
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from api.jobs import Job
 from api.models import Link, StatusInfo
-from api.problems import NotFound
-from api.publish import product_dir
 
 PROCESS_ID = "mosaic"
 OGC_REL = "http://www.opengis.net/def/rel/ogc/1.0"
@@ -47,24 +44,9 @@ def status_info(job: Job, base: str) -> StatusInfo:
     )
 
 
-def load_item(products_dir: Path, product_id: str) -> tuple[dict[str, Any], Path]:
-    """Read a published product's STAC item; return it and the product folder.
-
-    Raises:
-        NotFound: the folder or its item is missing (removed behind the service's back).
-
-    """
-    folder = product_dir(products_dir, product_id)
-    try:
-        item: dict[str, Any] = json.loads((folder / "item.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise NotFound(f"product {product_id!r} is not available") from None
-    return item, folder
-
-
-def public_item(item: dict[str, Any], base: str) -> dict[str, Any]:
-    """Return a product's item with absolute asset URLs of this service and its links."""
-    item = copy.deepcopy(item)
+def public_item(product_item: Mapping[str, Any], base: str) -> dict[str, Any]:
+    """Return a copy of a product's item with absolute asset URLs of this service and links."""
+    item = copy.deepcopy(dict(product_item))
     pid = item["id"]
     for key, asset in item.get("assets", {}).items():
         asset["href"] = f"{base}/products/{pid}/assets/{key}"
@@ -81,7 +63,7 @@ def public_item(item: dict[str, Any], base: str) -> dict[str, Any]:
     return item
 
 
-def results(item: dict[str, Any], base: str) -> dict[str, Any]:
+def results(item: Mapping[str, Any], base: str) -> dict[str, Any]:
     """Return the OGC results document of a product: a link per output."""
     pid = item["id"]
     out: dict[str, Any] = {

@@ -11,14 +11,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from api.jobs import Job
 from api.models import JobList, JobStatus, Link, StatusInfo
 from api.problems import PROBLEM_JSON, NoSuchJob, ResultNotReady
 from api.publish import remove_product
 from api.services import BaseUrl, ServicesDep, require_api_key
-from api.views import JSON, load_item, results, status_info
+from api.tiles_deps import product_catalogue
+from api.views import JSON, results, status_info
 
 router = APIRouter(tags=["Jobs"])
 
@@ -81,13 +82,13 @@ def get_job(job_id: str, services: ServicesDep, base: BaseUrl) -> StatusInfo:
     "/jobs/{job_id}/results", summary="Results of a job",
     responses={200: {"description": "a link per output"}, 404: _PROBLEM},
 )
-def get_results(job_id: str, services: ServicesDep, base: BaseUrl) -> dict[str, Any]:
+def get_results(job_id: str, request: Request, services: ServicesDep,
+                base: BaseUrl) -> dict[str, Any]:
     """Link to each output of a successful job: the COGs, the STAC item, the TileJSON."""
     job = _job(services, job_id)
     if job.status != "successful" or job.product_id is None:
         raise ResultNotReady(f"job {job_id!r} is {job.status}: {job.message or 'no results'}")
-    item, _ = load_item(services.settings.products_dir, job.product_id)
-    return results(item, base)
+    return results(product_catalogue(request).get(job.product_id).item, base)
 
 
 @router.delete(

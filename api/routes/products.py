@@ -7,17 +7,18 @@ file of the product folder. Anything else, ``..`` and encoded slashes included, 
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from api.models import Link
 from api.problems import PROBLEM_JSON, NotFound
 from api.routes.jobs import MAX_OFFSET
 from api.services import BaseUrl, Services, ServicesDep
-from api.views import COG, GEOJSON, load_item, public_item
+from api.tiles_deps import product_catalogue
+from api.tiles_products import Product
+from api.views import COG, GEOJSON, public_item
 
 router = APIRouter(tags=["Products"])
 
@@ -30,34 +31,23 @@ class GeoJSONResponse(JSONResponse):
     media_type = GEOJSON
 
 
-def _product(services: Services, product_id: str) -> tuple[dict[str, Any], Path]:
+def _product(request: Request, services: Services, product_id: str) -> Product:
+    """A successful job's product (its item read once per version, shared with the tiles).
+
+    Raises:
+        NotFound: no such successful job, or its folder or item is gone.
+
+    """
     job = services.store.product_job(product_id)
     if job is None or job.product_id is None:
         raise NotFound(f"no product {product_id!r}")
-    return load_item(services.settings.products_dir, job.product_id)
-
-
-def asset_path(services: Services, product_id: str, key: str) -> tuple[Path, str]:
-    """Return the file and media type of a product's asset, looked up, never built.
-
-    Raises:
-        NotFound: unknown product or key, or an href outside the product folder.
-
-    """
-    item, folder = _product(services, product_id)
-    asset = item.get("assets", {}).get(key)
-    if not isinstance(asset, dict) or not isinstance(asset.get("href"), str):
-        raise NotFound(f"product {product_id!r} has no asset {key!r}")
-    path = (folder / asset["href"]).resolve()
-    # The item is ours, but check anyway: an href must name a file of the product folder.
-    if path.parent != folder.resolve() or not path.is_file():
-        raise NotFound(f"product {product_id!r} has no asset {key!r}")
-    return path, str(asset.get("type", COG))
+    return product_catalogue(request).get(job.product_id)
 
 
 @router.get("/products", response_class=GeoJSONResponse, summary="List the products",
             responses={200: {"content": {GEOJSON: {}}, "description": "STAC ItemCollection"}})
 def list_products(
+    request: Request,
     services: ServicesDep,
     base: BaseUrl,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
@@ -66,12 +56,13 @@ def list_products(
     """List finished products as a STAC ItemCollection, newest first."""
     jobs, total = services.store.products(limit, offset)
     features = []
+    catalogue = product_catalogue(request)
     for job in jobs:
         try:
-            item, _ = load_item(services.settings.products_dir, job.product_id or job.id)
+            product = catalogue.get(job.product_id or job.id)
         except NotFound:  # removed from disk behind the service's back: leave it out
             continue
-        features.append(public_item(item, base))
+        features.append(public_item(product.item, base))
     links = [Link(href=f"{base}/products?limit={limit}&offset={offset}", rel="self",
                   type=GEOJSON)]
     if offset + limit < total:
@@ -92,10 +83,10 @@ def list_products(
             summary="A product's STAC item",
             responses={200: {"content": {GEOJSON: {}}, "description": "STAC item"},
                        404: _PROBLEM})
-def get_product(product_id: str, services: ServicesDep, base: BaseUrl) -> GeoJSONResponse:
+def get_product(product_id: str, request: Request, services: ServicesDep,
+                base: BaseUrl) -> GeoJSONResponse:
     """Return a product's STAC item, its asset hrefs absolute URLs of this service."""
-    item, _ = _product(services, product_id)
-    return GeoJSONResponse(public_item(item, base))
+    return GeoJSONResponse(public_item(_product(request, services, product_id).item, base))
 
 
 @router.get("/products/{product_id}/assets/{key}", response_class=FileResponse,
@@ -103,8 +94,14 @@ def get_product(product_id: str, services: ServicesDep, base: BaseUrl) -> GeoJSO
             responses={200: {"content": {COG: {}}, "description": "the COG"},
                        206: {"content": {COG: {}}, "description": "the requested range"},
                        404: _PROBLEM})
-def get_asset(product_id: str, key: str, services: ServicesDep) -> FileResponse:
+def get_asset(product_id: str, key: str, request: Request,
+              services: ServicesDep) -> FileResponse:
     """Return one asset of a product; ``Range: bytes=...`` gives a 206 partial content."""
-    path, media = asset_path(services, product_id, key)
+    product = _product(request, services, product_id)
+    # Looked up, never built: the catalogue keeps only hrefs naming a file of the folder.
+    path = product.files.get(key)
+    if path is None:
+        raise NotFound(f"product {product_id!r} has no asset {key!r}")
+    media = str(product.item["assets"][key].get("type", COG))
     return FileResponse(path, media_type=media, filename=f"{product_id}-{key}.tif",
                         content_disposition_type="inline")
