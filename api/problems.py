@@ -37,6 +37,10 @@ PROBLEM_JSON = "application/problem+json"
 OGC = "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0"
 
 
+#: The OpenAPI description of a problem response, for the routes' ``responses``.
+PROBLEM_RESPONSE = {"content": {PROBLEM_JSON: {}}, "description": "a problem (RFC 9457)"}
+
+
 class ApiProblem(Exception):
     """An error of the web layer itself. ``field`` names the input at fault, if any."""
 

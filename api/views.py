@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from api.jobs import Job
 from api.models import Link, StatusInfo
@@ -76,3 +77,18 @@ def results(item: Mapping[str, Any], base: str) -> dict[str, Any]:
     out["tilejson"] = {"href": tilejson_url(base, pid), "type": JSON,
                        "title": "TileJSON of the product (Web Mercator tiles)"}
     return out
+
+
+def page_links(base: str, path: str, params: Mapping[str, Any], limit: int, offset: int,
+               total: int, media_type: str = JSON) -> list[Link]:
+    """The ``self``, ``next`` and ``prev`` links of a page of a list of ``total`` entries."""
+    def href(at: int) -> str:
+        query = urlencode({**params, "limit": limit, "offset": at}, doseq=True)
+        return f"{base}{path}?{query}"
+
+    links = [Link(href=href(offset), rel="self", type=media_type)]
+    if offset + limit < total:
+        links.append(Link(href=href(offset + limit), rel="next", type=media_type))
+    if offset > 0:
+        links.append(Link(href=href(max(0, offset - limit)), rel="prev", type=media_type))
+    return links

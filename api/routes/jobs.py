@@ -9,21 +9,19 @@ what happened rather than meeting a 404.
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from api.jobs import Job
-from api.models import JobList, JobStatus, Link, StatusInfo
-from api.problems import PROBLEM_JSON, NoSuchJob, ResultNotReady
+from api.models import JobList, JobStatus, StatusInfo
+from api.problems import PROBLEM_RESPONSE, NoSuchJob, ResultNotReady
 from api.publish import remove_product
 from api.services import BaseUrl, ServicesDep, require_api_key
 from api.tiles_deps import product_catalogue
-from api.views import JSON, results, status_info
+from api.views import page_links, results, status_info
 
 router = APIRouter(tags=["Jobs"])
 
-_PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "a problem (RFC 9457)"}
 #: Offsets beyond this are refused by validation (SQLite integers are 64-bit).
 MAX_OFFSET = 1_000_000_000
 
@@ -33,20 +31,6 @@ def _job(services: ServicesDep, job_id: str) -> Job:
     if job is None:
         raise NoSuchJob(f"no job {job_id!r}")
     return job
-
-
-def _page_links(base: str, path: str, params: dict[str, Any], limit: int, offset: int,
-                total: int) -> list[Link]:
-    def href(at: int) -> str:
-        query = urlencode({**params, "limit": limit, "offset": at}, doseq=True)
-        return f"{base}{path}?{query}"
-
-    links = [Link(href=href(offset), rel="self", type=JSON)]
-    if offset + limit < total:
-        links.append(Link(href=href(offset + limit), rel="next", type=JSON))
-    if offset > 0:
-        links.append(Link(href=href(max(0, offset - limit)), rel="prev", type=JSON))
-    return links
 
 
 @router.get(
@@ -65,13 +49,13 @@ def list_jobs(
     jobs, total = services.store.page(statuses, limit, offset)
     return JobList(
         jobs=[status_info(job, base) for job in jobs], numberMatched=total,
-        links=_page_links(base, "/jobs", {"status": statuses}, limit, offset, total),
+        links=page_links(base, "/jobs", {"status": statuses}, limit, offset, total),
     )
 
 
 @router.get(
     "/jobs/{job_id}", response_model=StatusInfo, response_model_exclude_none=True,
-    summary="Status of a job", responses={404: _PROBLEM},
+    summary="Status of a job", responses={404: PROBLEM_RESPONSE},
 )
 def get_job(job_id: str, services: ServicesDep, base: BaseUrl) -> StatusInfo:
     """Return the status of a job: state, progress 0-100, message, timestamps."""
@@ -80,7 +64,7 @@ def get_job(job_id: str, services: ServicesDep, base: BaseUrl) -> StatusInfo:
 
 @router.get(
     "/jobs/{job_id}/results", summary="Results of a job",
-    responses={200: {"description": "a link per output"}, 404: _PROBLEM},
+    responses={200: {"description": "a link per output"}, 404: PROBLEM_RESPONSE},
 )
 def get_results(job_id: str, request: Request, services: ServicesDep,
                 base: BaseUrl) -> dict[str, Any]:
@@ -94,7 +78,7 @@ def get_results(job_id: str, request: Request, services: ServicesDep,
 @router.delete(
     "/jobs/{job_id}", response_model=StatusInfo, response_model_exclude_none=True,
     summary="Dismiss a job", dependencies=[Depends(require_api_key)],
-    responses={401: _PROBLEM, 404: _PROBLEM},
+    responses={401: PROBLEM_RESPONSE, 404: PROBLEM_RESPONSE},
 )
 def dismiss(job_id: str, services: ServicesDep, base: BaseUrl) -> StatusInfo:
     """Cancel a queued or running job, or remove a finished job's product."""

@@ -33,7 +33,7 @@ from api.models import (
     StatusInfo,
 )
 from api.orders import normalize
-from api.problems import PROBLEM_JSON, NoSuchProcess, QueueFull
+from api.problems import PROBLEM_RESPONSE, NoSuchProcess, QueueFull
 from api.services import BaseUrl, ServicesDep, require_api_key
 from api.views import COG, GEOJSON, JSON, OGC_REL, PROCESS_ID, status_info
 from catalog.model import BAND_ID
@@ -44,7 +44,6 @@ router = APIRouter(tags=["Processes"])
 
 #: A rough wait before a full queue has room again, for Retry-After.
 RETRY_AFTER_S = 10
-_PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "a problem (RFC 9457)"}
 #: A plain string (an unknown id is OGC's 404 no-such-process, not a 422), documented with the
 #: one valid value so that clients and generated tests find it.
 ProcessId = Annotated[str, Path(json_schema_extra={"enum": [PROCESS_ID]})]
@@ -135,7 +134,7 @@ def processes(base: BaseUrl) -> ProcessList:
 
 @router.get("/processes/{process_id}", response_model=ProcessDescription,
             response_model_exclude_none=True, summary="Describe a process",
-            responses={404: _PROBLEM})
+            responses={404: PROBLEM_RESPONSE})
 def describe(process_id: ProcessId, base: BaseUrl) -> ProcessDescription:
     """Describe a process, its inputs in JSON schema and its outputs."""
     if process_id != PROCESS_ID:
@@ -149,7 +148,7 @@ def describe(process_id: ProcessId, base: BaseUrl) -> ProcessDescription:
     response_model_exclude_none=True,
     summary="Order a mosaic (asynchronous)", dependencies=[Depends(require_api_key)],
     responses={200: {"model": StatusInfo, "description": "an identical order's job"},
-               401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM, 429: _PROBLEM},
+               **dict.fromkeys((401, 404, 422, 429), PROBLEM_RESPONSE)},
 )
 def execute(process_id: ProcessId, body: Execute, services: ServicesDep, base: BaseUrl,
             response: Response) -> StatusInfo:

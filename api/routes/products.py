@@ -13,16 +13,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from api.models import Link
-from api.problems import PROBLEM_JSON, NotFound
+from api.problems import PROBLEM_RESPONSE, NotFound
 from api.routes.jobs import MAX_OFFSET
 from api.services import BaseUrl, Services, ServicesDep
 from api.tiles_deps import product_catalogue
 from api.tiles_products import Product
-from api.views import COG, GEOJSON, public_item
+from api.views import COG, GEOJSON, page_links, public_item
 
 router = APIRouter(tags=["Products"])
 
-_PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "a problem (RFC 9457)"}
 
 
 class GeoJSONResponse(JSONResponse):
@@ -63,14 +62,7 @@ def list_products(
         except NotFound:  # removed from disk behind the service's back: leave it out
             continue
         features.append(public_item(product.item, base))
-    links = [Link(href=f"{base}/products?limit={limit}&offset={offset}", rel="self",
-                  type=GEOJSON)]
-    if offset + limit < total:
-        links.append(Link(href=f"{base}/products?limit={limit}&offset={offset + limit}",
-                          rel="next", type=GEOJSON))
-    if offset > 0:
-        links.append(Link(href=f"{base}/products?limit={limit}&offset={max(0, offset - limit)}",
-                          rel="prev", type=GEOJSON))
+    links = page_links(base, "/products", {}, limit, offset, total, GEOJSON)
     links.append(Link(href=f"{base}/api", rel="root", type="application/json"))
     return GeoJSONResponse({
         "type": "FeatureCollection", "features": features, "numberMatched": total,
@@ -82,7 +74,7 @@ def list_products(
 @router.get("/products/{product_id}", response_class=GeoJSONResponse,
             summary="A product's STAC item",
             responses={200: {"content": {GEOJSON: {}}, "description": "STAC item"},
-                       404: _PROBLEM})
+                       404: PROBLEM_RESPONSE})
 def get_product(product_id: str, request: Request, services: ServicesDep,
                 base: BaseUrl) -> GeoJSONResponse:
     """Return a product's STAC item, its asset hrefs absolute URLs of this service."""
@@ -93,7 +85,7 @@ def get_product(product_id: str, request: Request, services: ServicesDep,
             summary="Download an asset (COG; HTTP range requests supported)",
             responses={200: {"content": {COG: {}}, "description": "the COG"},
                        206: {"content": {COG: {}}, "description": "the requested range"},
-                       404: _PROBLEM})
+                       404: PROBLEM_RESPONSE})
 def get_asset(product_id: str, key: str, request: Request,
               services: ServicesDep) -> FileResponse:
     """Return one asset of a product; ``Range: bytes=...`` gives a 206 partial content."""
