@@ -23,7 +23,7 @@ Hierarchy::
 from __future__ import annotations
 
 
-def _prefix(source: str, item_id: str | None = None) -> str:
+def item_prefix(source: str, item_id: str | None = None) -> str:
     """``"<source>: item '<id>'"``, leaving out what is unknown."""
     parts = []
     if source:
@@ -98,7 +98,7 @@ class ItemError(CatalogError):
         self.source = source
         self.item_id = item_id
         self.reason = message
-        super().__init__(_join(_prefix(source, item_id), message))
+        super().__init__(_join(item_prefix(source, item_id), message))
 
 
 class MalformedItem(ItemError):

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin
 
-from catalog.errors import MalformedItem, MissingAsset, SkippedAssetWarning
+from catalog.errors import MalformedItem, MissingAsset, SkippedAssetWarning, item_prefix
 from catalog.model import BAND_ID, Grid, MaskFlavour, Masks, NormalizedItem, RasterAsset
 
 #: Bands an item must have to be usable at all (plus a cloud mask, SCL or CLM).
@@ -212,7 +212,7 @@ class _Context:
         for role, key in sorted(self.unusable.items()):
             name = role.removeprefix("band:")
             warnings.warn(
-                f"{_where(self.source, self.item_id)}: optional asset {key!r} ({name}) "
+                f"{item_prefix(self.source, self.item_id)}: optional asset {key!r} ({name}) "
                 "skipped: no usable href",
                 SkippedAssetWarning,
                 stacklevel=3,
@@ -444,10 +444,6 @@ def _choose_assets(
             best[role] = (rank, key, asset)
     chosen = {role: (key, asset) for role, (_, key, asset) in best.items()}
     return chosen, {role: key for role, key in unusable.items() if role not in chosen}
-
-
-def _where(source: str, item_id: str) -> str:
-    return f"{source}: item {item_id!r}" if source else f"item {item_id!r}"
 
 
 def _band_hint(name: str) -> str:

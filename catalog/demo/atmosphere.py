@@ -43,7 +43,8 @@ from scipy import ndimage
 
 from catalog.demo.landscape import Cover, Landscape
 from catalog.demo.noise import F32, fractal_noise, ramp
-from catalog.demo.scenes import Acquisition
+from catalog.demo.scenes import BANDS, Acquisition
+from catalog.model import BAND_WAVELENGTH
 
 U8 = npt.NDArray[np.uint8]
 Bool = npt.NDArray[np.bool_]
@@ -63,7 +64,7 @@ THICK_ALPHA = 0.25
 SWATH_EDGE = (0.16, 0.04)
 
 # Spectra of the atmosphere's contributions, bands in the order of `scenes.BANDS`.
-_WAVELENGTH = np.array([0.490, 0.560, 0.665, 0.704, 0.740, 0.783, 0.842, 0.865, 1.610, 2.190])
+_WAVELENGTH = np.array([BAND_WAVELENGTH[band] for band in BANDS])
 _CLOUD = np.array([0.62, 0.60, 0.58, 0.57, 0.57, 0.56, 0.56, 0.55, 0.42, 0.28], dtype=np.float32)
 _HAZE = (_WAVELENGTH / 0.490) ** -2.0  # Rayleigh-like: thin haze is bluish
 _CIRRUS = np.array([1.0, 1.0, 0.98, 0.97, 0.96, 0.95, 0.94, 0.94, 0.80, 0.60])

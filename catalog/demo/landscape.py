@@ -30,6 +30,7 @@ import numpy.typing as npt
 from scipy.spatial import cKDTree
 
 from catalog.demo.noise import F32, fractal_noise, logistic, ramp
+from catalog.demo.scenes import HALF_WINDOW_DAYS
 
 
 class Cover(IntEnum):
@@ -346,9 +347,9 @@ def fractions(land: Landscape, day: float) -> tuple[F32, F32, F32, F32]:
     sunflower = pc == Cover.SUNFLOWER
     g[sunflower] = level[sunflower] - 0.65 * k[sunflower]
     d[sunflower] = 0.05 + 0.6 * k[sunflower]
-    # Meadows dry out linearly over the 46-day window.
+    # Meadows dry out linearly over the window.
     meadow = pc == Cover.MEADOW
-    g[meadow] = level[meadow] - tau[meadow] * (day + 23.0) / 46.0
+    g[meadow] = level[meadow] - tau[meadow] * (day + HALF_WINDOW_DAYS) / (2 * HALF_WINDOW_DAYS)
     d[meadow] = 0.9 - g[meadow]
     crop = np.isin(land.cover, _CROPS)
     green = (np.clip(g[land.parcel] * (1.0 + land.vigour), 0.0, 0.98) * crop).astype(np.float32)
