@@ -228,18 +228,26 @@ def _band_asset(name: str, href: str, grid: DemoGrid, path: Path, maja: bool) ->
 
 
 def _plain_asset(
-    title: str, href: str, grid: DemoGrid, path: Path, bands: list[dict[str, Any]], roles: list[str]
+    key: str, title: str, folder: Path, grid: DemoGrid, bands: list[dict[str, Any]],
+    roles: list[str],
 ) -> dict[str, Any]:
+    """The asset of ``<folder>/<key>.tif``, its href relative to the catalogue."""
     return {
-        "href": href,
+        "href": f"./{folder.name}/{key}.tif",
         "type": _COG,
         "title": title,
         "gsd": grid.resolution,
         **_grid_fields(grid),
         "raster:bands": bands,
-        **_file_fields(path),
+        **_file_fields(folder / f"{key}.tif"),
         "roles": roles,
     }
+
+
+def _band_assets(folder: Path, grid: DemoGrid, maja: bool) -> dict[str, Any]:
+    """The reflectance assets of every band, ``<folder>/<band>.tif``."""
+    return {name: _band_asset(name, f"./{folder.name}/{name}.tif", grid,
+                              folder / f"{name}.tif", maja=maja) for name in BANDS}
 
 
 def _iso(when: datetime) -> str:
@@ -365,24 +373,20 @@ def scl_item(
             "processing:software": {"l3a-demo": "1"},
         }
     )
-    assets: dict[str, Any] = {}
-    for name in BANDS:
-        assets[name] = _band_asset(
-            name, f"./{item_id}/{name}.tif", grid, folder / f"{name}.tif", maja=False
-        )
+    assets = _band_assets(folder, grid, maja=False)
     assets["scl"] = _plain_asset(
+        "scl",
         "Scene classification map (SCL)",
-        f"./{item_id}/scl.tif",
+        folder,
         grid,
-        folder / "scl.tif",
         [{"nodata": 0, "data_type": "uint8", "spatial_resolution": grid.resolution}],
         ["data"],
     )
     assets["aot"] = _plain_asset(
+        "aot",
         "Aerosol optical thickness (AOT)",
-        f"./{item_id}/aot.tif",
+        folder,
         grid,
-        folder / "aot.tif",
         [
             {
                 "nodata": 0,
@@ -418,32 +422,28 @@ def maja_item(
             "processing:software": {"MAJA": "4.5", "l3a-demo": "1"},
         }
     )
-    assets: dict[str, Any] = {}
-    for name in BANDS:
-        assets[name] = _band_asset(
-            name, f"./{item_id}/{name}.tif", grid, folder / f"{name}.tif", maja=True
-        )
+    assets = _band_assets(folder, grid, maja=True)
     assets["clm"] = _plain_asset(
+        "clm",
         "Cloud mask (CLM): bit 0 cloud or shadow, 1 cloud, 2 shadow, 4 cirrus",
-        f"./{item_id}/clm.tif",
+        folder,
         grid,
-        folder / "clm.tif",
         [{"data_type": "uint8", "spatial_resolution": grid.resolution}],
         ["data", "cloud"],
     )
     assets["mg2"] = _plain_asset(
+        "mg2",
         "Geophysical mask (MG2): bit 0 water, 1 cloud or shadow, 2 snow, 3 shadow",
-        f"./{item_id}/mg2.tif",
+        folder,
         grid,
-        folder / "mg2.tif",
         [{"data_type": "uint8", "spatial_resolution": grid.resolution}],
         ["data"],
     )
     assets["atb"] = _plain_asset(
+        "atb",
         "Atmospheric and biophysical parameters (ATB): water vapour, AOT",
-        f"./{item_id}/atb.tif",
+        folder,
         grid,
-        folder / "atb.tif",
         [
             {
                 "name": "water_vapour",
