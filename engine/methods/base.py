@@ -81,6 +81,14 @@ class Observations:
         rho[dn == 0] = np.nan
         return rho
 
+    def shares_scale(self, b: int) -> bool:
+        """Whether every observation of band ``b`` has one scale and one offset.
+
+        The usual case (one processing baseline); false with no observation.
+        """
+        scale, offset = self.scale[:, b], self.offset[:, b]
+        return bool(scale.size and (scale == scale[0]).all() and (offset == offset[0]).all())
+
     @property
     def shape(self) -> tuple[int, int]:
         """(Y, X) of the block."""

@@ -153,7 +153,8 @@ class _Sorter:
         """
         obs = self.obs
         dn = obs.dn[:, b].reshape(self.valid.shape)
-        if _shared_scale(obs.scale[:, b], obs.offset[:, b]) and dn.dtype.kind in "ui":
+        # A positive scale keeps the DN in the order of their reflectance.
+        if obs.shares_scale(b) and obs.scale[0, b] > 0 and dn.dtype.kind in "ui":
             key = self._buffer("dn", dn.dtype)
             # Invalid observations become the dtype's largest value (sorted last; a valid
             # value equal to it changes nothing) in one np.maximum pass.
@@ -187,11 +188,6 @@ class _Sorter:
         if "mask" not in self._buffers:
             self._buffers["mask"] = np.where(self.valid, np.float32(0), np.float32(np.inf))
         return self._buffers["mask"]
-
-
-def _shared_scale(scale: F32, offset: F32) -> bool:
-    """Whether every observation shares one positive scale and one offset."""
-    return bool((scale > 0).all() and (scale == scale[0]).all() and (offset == offset[0]).all())
 
 
 MEDIAN = Percentile("median", 50)

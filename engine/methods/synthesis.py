@@ -127,12 +127,7 @@ def _plan(obs: Observations) -> _Plan:
     bands = obs.bands
     # Decided from the (T, B) scale and offset, which are the same for every block of an
     # order, so every block takes the same path and blocks agree with the full array.
-    uniform = tuple(
-        obs.scale.shape[0] > 0
-        and bool(np.all(obs.scale[:, b] == obs.scale[:1, b]))
-        and bool(np.all(obs.offset[:, b] == obs.offset[:1, b]))
-        for b in range(len(bands))
-    )
+    uniform = tuple(obs.shares_scale(b) for b in range(len(bands)))
     nonnegative = tuple(bands.index(b) for b in _NONNEGATIVE_BANDS if b in bands)
     return _Plan(nonnegative, uniform)
 

@@ -172,14 +172,12 @@ def test_sorting_dn_and_sorting_reflectance_give_the_same_percentiles(
         method: Percentile) -> None:
     from dataclasses import replace
 
-    from engine.methods.percentile import _shared_scale
-
     obs = random_obs(3, t_count=12)  # one scale and one offset: the DN are sorted
     offset = obs.offset.copy()
     offset[::2] += 0.1  # two processing baselines: the reflectance is sorted
     mixed = replace(obs, offset=offset)
-    assert _shared_scale(obs.scale[:, 0], obs.offset[:, 0])
-    assert not _shared_scale(mixed.scale[:, 0], mixed.offset[:, 0])
+    assert obs.shares_scale(0) and obs.scale[0, 0] > 0
+    assert not mixed.shares_scale(0)
     for case in (obs, mixed):
         r = method.reduce(case)
         expected = reference(case, method.q)
