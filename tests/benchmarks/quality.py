@@ -31,16 +31,13 @@ from PIL import Image, ImageDraw
 from catalog.demo import DEMO_BBOX, DEMO_EPSG, DEMO_PERIOD, demo_grid, read_truth, write_demo
 from catalog.search import search
 from engine.errors import InvalidParameter
-from engine.load import load_assets
 from engine.period import parse_period
 from engine.pipeline import Order, compute_layers
+from tests import real_tile
 
 METHODS = ("synthesis", "composite", "median", "q25")
 DEMO_BANDS = ("blue", "green", "red", "nir", "swir16")
 REAL_BANDS = ("blue", "green", "red", "nir")
-REAL_TILE = Path(__file__).resolve().parents[3] / "shared" / "data" / \
-    "s2-l2a-earthsearch-33TWL-2023-08"
-REAL_BBOX = (15.85, 45.70, 16.35, 46.06)
 
 
 @dataclass
@@ -159,17 +156,11 @@ def demo_case(seed: int, regime: str, flavour: str, size: int, work: Path) -> Ca
 
 def real_case() -> Case:
     """Tile 33TWL, August 2023: the four other dates against the clear 08-15 observation."""
-    period = parse_period("2023-08")
-    items = search(str(REAL_TILE / "items.ndjson"), REAL_BBOX, *period.search_interval())
-    held = [i for i in items if "20230815" in i.id]
-    others = [i for i in items if "20230815" not in i.id]
-    order_kw = {"bbox": REAL_BBOX, "period": period, "resolution": 60}
+    held, others = real_tile.held_out_split()
+    order_kw = {"bbox": real_tile.BBOX, "period": real_tile.period(), "resolution": 60}
     _, _, plan = compute_layers(Order(method="median", bands=REAL_BANDS, **order_kw), others)
-    dn = load_assets(held, plan.grid, REAL_BANDS).compute()[0].astype(np.float32)
-    scl = load_assets(held, plan.grid, ["scl"], dtype="uint8").compute()[0, 0]
-    scale = np.array([held[0].bands[b].scale for b in REAL_BANDS], np.float32)[:, None, None]
-    offset = np.array([held[0].bands[b].offset for b in REAL_BANDS], np.float32)[:, None, None]
-    truth = np.where(dn == 0, np.nan, dn * scale + offset)
+    rho, scl_stack = real_tile.reflectance(held, plan.grid, REAL_BANDS)
+    truth, scl = rho[0], scl_stack[0]
     case = Case("real 33TWL 2023-08 (08-15 held out)")
     _run_methods(case, others, order_kw, truth, REAL_BANDS,
                  np.isin(scl, [4, 5]) & np.isfinite(truth).all(0))

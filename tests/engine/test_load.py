@@ -8,7 +8,6 @@ run past the raster's edge, and one in another UTM zone (the warper's own path).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,14 +16,10 @@ import rasterio.enums
 import stackstac
 
 from catalog.model import Grid, NormalizedItem
-from catalog.search import search
 from engine.lattice import plan_window
 from engine.load import load_assets
-from engine.period import parse_period
+from tests import real_tile
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / \
-    "s2-l2a-earthsearch-33TWL-2023-08"
-BBOX = (15.85, 45.70, 16.35, 46.06)
 ASSETS = ["red", "nir", "scl"]
 #: The tile's rasters: 915 x 915 pixels of 120 m from (499980, 5100000), EPSG:32633.
 X0, Y0 = 499980.0, 5100000.0
@@ -32,8 +27,7 @@ X0, Y0 = 499980.0, 5100000.0
 
 @pytest.fixture(scope="module")
 def items() -> list[NormalizedItem]:
-    found = search(str(DATA / "items.ndjson"), BBOX, *parse_period("2023-08").search_interval())
-    return list(found)[:3]
+    return real_tile.items()[:3]
 
 
 def stackstac_reference(items: list[NormalizedItem], grid: Grid, assets: list[str],

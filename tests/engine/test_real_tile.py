@@ -7,47 +7,25 @@ the same four dates, computed here independently of l3a, is the baseline to beat
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from catalog.search import search
-from engine.load import load_assets
-from engine.period import parse_period
 from engine.pipeline import Order, compute_layers
+from tests import real_tile
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / \
-    "s2-l2a-earthsearch-33TWL-2023-08"
 BANDS = ("blue", "green", "red", "nir")
-HELD_OUT = "20230815"
-#: A 40 x 40 km window in the middle of the tile (lon/lat), to keep the test quick.
-BBOX = (15.85, 45.70, 16.35, 46.06)
 
 
 @pytest.fixture(scope="module")
 def tile() -> dict[str, object]:
-    period = parse_period("2023-08")
-    start, end = period.search_interval()
-    items = search(str(DATA / "items.ndjson"), BBOX, start, end)
-    held = [i for i in items if HELD_OUT in i.id]
-    others = [i for i in items if HELD_OUT not in i.id]
+    held, others = real_tile.held_out_split()
     assert len(held) == 1 and len(others) == 4
-    order = Order(bbox=BBOX, period=period, method="synthesis", bands=BANDS, resolution=60)
+    order = Order(bbox=real_tile.BBOX, period=real_tile.period(), method="synthesis",
+                  bands=BANDS, resolution=60)
     keys, layers, plan = compute_layers(order, others)
     synthesis = {k: layers[i] for i, k in enumerate(keys)}
-
-    def reflectance(chosen: list[object]) -> tuple[np.ndarray, np.ndarray]:
-        dn = load_assets(chosen, plan.grid, BANDS).compute().astype(np.float32)
-        scl = load_assets(chosen, plan.grid, ["scl"], dtype="uint8").compute()[:, 0]
-        scale = np.array([[c.bands[b].scale for b in BANDS] for c in chosen], np.float32)
-        offset = np.array([[c.bands[b].offset for b in BANDS] for c in chosen], np.float32)
-        rho = dn * scale[:, :, None, None] + offset[:, :, None, None]
-        rho[dn == 0] = np.nan
-        return rho, scl
-
-    reference, reference_scl = reflectance(held)
-    stack, scl = reflectance(others)
+    reference, reference_scl = real_tile.reflectance(held, plan.grid, BANDS)
+    stack, scl = real_tile.reflectance(others, plan.grid, BANDS)
     # The naive baseline: SCL clouds (3, 8, 9, 10) and nodata (0, 1) out, median of the rest.
     cloudy = np.isin(scl, [0, 1, 3, 8, 9, 10]) | (scl > 11)
     stack[np.broadcast_to(cloudy[:, None], stack.shape)] = np.nan
