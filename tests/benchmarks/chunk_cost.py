@@ -60,24 +60,6 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _order(size: int, method: str) -> Any:
-    from engine.period import parse_period
-    from engine.pipeline import Order
-
-    x0, y1 = wl.ORIGIN
-    return Order(bbox=wl.lonlat_bbox(size), period=parse_period(wl.PERIOD), method=method,
-                 bands=wl.BANDS, resolution=10, epsg=wl.EPSG,
-                 bounds=(x0, y1 - size * wl.RESOLUTION, x0 + size * wl.RESOLUTION, y1))
-
-
-def _items(items_path: Path, size: int) -> list[Any]:
-    from catalog.search import search
-    from engine.period import parse_period
-
-    start, end = parse_period(wl.PERIOD).search_interval()
-    return search(str(items_path), wl.lonlat_bbox(size), start, end)
-
-
 class _WriterClock:
     """Time spent by the client in `ProductWriter` (patched in for the run)."""
 
@@ -166,10 +148,10 @@ def build_case(size: int, method: str, threads: int | None, http: bool = False,
 
             server = RangeServer(items_path.parent, delay_s=delay_s).__enter__()
             items_path = http_items(items_path, f"{server.url}/w", tmp / "items.ndjson")
-        items = _items(items_path, size)
+        items = wl.items(items_path, size)
         if threads is None:  # the engine's default: dask's threaded scheduler, no cluster
             cpu0, wall0 = _cpu_seconds(), time.perf_counter()
-            out = build_product(_order(size, method), items, tmp / "product")
+            out = build_product(wl.order(size, method), items, tmp / "product")
             wall, cpu = time.perf_counter() - wall0, _cpu_seconds() - cpu0
             tasks = None
         else:
@@ -177,7 +159,7 @@ def build_case(size: int, method: str, threads: int | None, http: bool = False,
                               dashboard_address=None) as cluster:
                 executed = _Executed(cluster.scheduler)
                 cpu0, wall0 = _cpu_seconds(), time.perf_counter()
-                out = build_product(_order(size, method), items, tmp / "product",
+                out = build_product(wl.order(size, method), items, tmp / "product",
                                     scheduler=cluster.scheduler_address)
                 wall, cpu = time.perf_counter() - wall0, _cpu_seconds() - cpu0
                 tasks = executed.count

@@ -46,10 +46,8 @@ def handwritten(items_path: Path, size: int, how: str) -> None:
     for item in items:
         for asset in item["assets"].values():
             asset["href"] = str(items_path.parent / asset["href"])
-    x0, y1 = wl.ORIGIN
-    bounds = (x0, y1 - size * wl.RESOLUTION, x0 + size * wl.RESOLUTION, y1)
     stack = stackstac.stack(items, assets=[*wl.BANDS, "scl"], epsg=wl.EPSG,
-                            resolution=wl.RESOLUTION, bounds=bounds)
+                            resolution=wl.RESOLUTION, bounds=wl.bounds(size))
     scl = stack.sel(band="scl")
     clear = scl.isin([2, 4, 5, 6, 7, 11])
     reflectance = stack.sel(band=list(wl.BANDS)).where(clear)
@@ -59,18 +57,10 @@ def handwritten(items_path: Path, size: int, how: str) -> None:
 
 
 def l3a(items_path: Path, size: int, method: str) -> None:
-    from catalog.search import search
-    from engine.period import parse_period
-    from engine.pipeline import Order, build_product
+    from engine.pipeline import build_product
 
-    period = parse_period(wl.PERIOD)
-    start, end = period.search_interval()
-    bbox = wl.lonlat_bbox(size)
-    items = search(str(items_path), bbox, start, end)
-    x0, y1 = wl.ORIGIN
-    order = Order(bbox=bbox, period=period, method=method, bands=wl.BANDS, resolution=10,
-                  epsg=wl.EPSG,
-                  bounds=(x0, y1 - size * wl.RESOLUTION, x0 + size * wl.RESOLUTION, y1))
+    items = wl.items(items_path, size)
+    order = wl.order(size, method)
     out = Path(tempfile.mkdtemp(prefix="l3a-bench-")) / "product"
     try:
         build_product(order, items, out)

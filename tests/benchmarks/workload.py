@@ -12,11 +12,16 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import rasterio
 from rasterio.transform import from_origin
 from scipy import ndimage
+
+if TYPE_CHECKING:
+    from catalog.model import NormalizedItem
+    from engine.pipeline import Order
 
 BANDS = ("blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08",
          "swir16", "swir22")
@@ -111,3 +116,26 @@ def lonlat_bbox(size: int, shrink: float = 0.0) -> tuple[float, float, float, fl
 def files(items_path: Path) -> list[Path]:
     """Every raster of the workload."""
     return sorted(items_path.parent.glob("*/*.tif"))
+
+
+def bounds(size: int) -> tuple[float, float, float, float]:
+    """The workload grid's bounds in its UTM zone."""
+    x0, y1 = ORIGIN
+    return (x0, y1 - size * RESOLUTION, x0 + size * RESOLUTION, y1)
+
+
+def items(items_path: Path, size: int) -> list[NormalizedItem]:
+    """The workload's items, through l3a's catalogue search."""
+    from catalog.search import search
+    from engine.period import parse_period
+
+    return list(search(str(items_path), lonlat_bbox(size), *parse_period(PERIOD).search_interval()))
+
+
+def order(size: int, method: str) -> Order:
+    """An l3a order of the whole workload grid, every band, at 10 m."""
+    from engine.period import parse_period
+    from engine.pipeline import Order
+
+    return Order(bbox=lonlat_bbox(size), period=parse_period(PERIOD), method=method,
+                 bands=BANDS, resolution=10, epsg=EPSG, bounds=bounds(size))
