@@ -36,6 +36,7 @@ from catalog.demo import (
 )
 from catalog.demo.landscape import build_landscape, surface
 from catalog.demo.writer import footprint
+from tests.folders import folder_files
 
 SIZE = 200  # px: 4 km at 20 m, every cover still present, a build takes ~2 s
 SMALL = 96  # px: for tests that only compare builds
@@ -54,12 +55,6 @@ def _read(folder: Path, item: dict[str, Any], key: str, band: int = 1) -> np.nda
     href = item["assets"][key]["href"]
     with rasterio.open(folder / href) as src:
         return src.read(band)
-
-
-def _files(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +91,7 @@ def test_same_arguments_give_byte_identical_files_and_another_seed_differs(tmp_p
     second = write_demo(tmp_path / "b", seed=3, size_px=SMALL).parent
     other = write_demo(tmp_path / "c", seed=4, size_px=SMALL).parent
 
-    a, b, c = _files(first), _files(second), _files(other)
+    a, b, c = folder_files(first), folder_files(second), folder_files(other)
     assert a.keys() == b.keys()
     assert [name for name in a if a[name] != b[name]] == []
     assert a.keys() == c.keys()  # the schedule does not depend on the seed ...

@@ -20,6 +20,7 @@ from catalog.search import search
 from engine.period import parse_period
 from engine.pipeline import Order, build_product
 from tests.distributed.support import DaskProcesses, close_engine_client, dask_processes
+from tests.folders import folder_files
 
 #: Pixels of the demo grid at 20 m (see the module docstring).
 DEMO_SIZE = 520
@@ -34,15 +35,9 @@ def demo_order(method: str, resolution: int, **extra: float) -> Order:
                  bounds=demo_grid(DEMO_SIZE, 20).bounds, **extra)
 
 
-def product_files(folder: Path) -> dict[str, bytes]:
-    """Every file of a product folder by relative path (COGs and item.json)."""
-    return {str(p.relative_to(folder)): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 def assert_same_product(built: Path, reference: Path) -> None:
     """Byte-for-byte equality of two product folders, naming the first file that differs."""
-    ours, theirs = product_files(built), product_files(reference)
+    ours, theirs = folder_files(built), folder_files(reference)
     assert sorted(ours) == sorted(theirs)
     assert any(name.endswith(".tif") for name in ours)
     for name in theirs:

@@ -21,7 +21,7 @@ from catalog.model import NormalizedItem
 from catalog.search import search
 from engine.period import parse_period
 from engine.pipeline import Order, build_product
-from tests.distributed.conftest import PRODUCT_ID, demo_order, product_files
+from tests.distributed.conftest import PRODUCT_ID, assert_same_product, demo_order
 from tests.distributed.support import DaskProcesses, RangeServer, http_items
 
 HEADER = "X-L3A-Test-Token"
@@ -75,5 +75,4 @@ def test_gdal_options_reach_reads_on_worker_processes(
     assert all(r.headers.get(HEADER.lower()) == token for r in requests)
     # Same bytes as the in-process build from local files: only the hrefs of the inputs differ, and
     # they are not in the product (item.json names inputs by id).
-    expected = product_files(reference(order))
-    assert product_files(built) == expected
+    assert_same_product(built, reference(order))
