@@ -139,3 +139,16 @@ def ensure_demo_folder(root: Path) -> Path:
     from catalog.demo import ensure_demo
 
     return ensure_demo(root).parent
+
+
+def assert_problem(response: httpx.Response, status: int,
+                   field: str | None = None) -> dict[str, Any]:
+    """An RFC 9457 problem of ``status``, with a title, detail and type (and ``field``)."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == status
+    assert problem["title"] and problem["detail"] and problem["type"]
+    if field is not None:
+        assert problem["field"] == field, problem
+    return dict(problem)

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.support import EXECUTE, order, small_bbox
+from tests.api.support import EXECUTE, assert_problem, order, small_bbox
 
 BBOX = small_bbox(3)
 W, S, E, N = BBOX
@@ -59,17 +59,6 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("no inputs", {}, "inputs"),
     ("raw response unsupported", {**order(bbox=BBOX), "response": "raw"}, "response"),
 ]
-
-
-def assert_problem(response: httpx.Response, status: int, field: str | None) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    problem = response.json()
-    assert problem["status"] == status
-    assert problem["title"] and problem["detail"] and problem["type"]
-    if field is not None:
-        assert problem["field"] == field, problem
-    return dict(problem)
 
 
 @pytest.mark.parametrize(("body", "field"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])

@@ -39,6 +39,7 @@ from catalog.search import search
 from engine.methods import METHODS
 from engine.period import parse_period
 from engine.pipeline import Order, build_product
+from tests.api.support import assert_problem
 
 WEB_MERCATOR = morecantile.tms.get("WebMercatorQuad")
 #: About 2.4 x 2.2 km in the demo; 20 m pixels.
@@ -240,41 +241,34 @@ def test_point_values(tiles: Tiles) -> None:
 # ---------------------------------------------------------------- errors and lookups
 
 
-def problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    return body
-
-
 def test_an_unknown_product_is_a_404_problem(tiles: Tiles) -> None:
-    problem(tiles.get("/products/nope/tiles/WebMercatorQuad/tilejson.json"), 404)
-    problem(tiles.get("/products/nope/tiles/tiles/WebMercatorQuad/14/8000/5000"), 404)
+    assert_problem(tiles.get("/products/nope/tiles/WebMercatorQuad/tilejson.json"), 404)
+    assert_problem(tiles.get("/products/nope/tiles/tiles/WebMercatorQuad/14/8000/5000"), 404)
 
 
 def test_a_layer_the_product_lacks_is_a_404_and_an_unknown_one_422(tiles: Tiles) -> None:
     tile, _ = centre_tile(tiles, "syn")
-    assert "method" in problem(tiles.get(tile_path("syn", tile), layer="method"), 404)["detail"]
-    problem(tiles.get(tile_path("syn", tile), layer="bogus"), 422)
+    missing = assert_problem(tiles.get(tile_path("syn", tile), layer="method"), 404)
+    assert "method" in missing["detail"]
+    assert_problem(tiles.get(tile_path("syn", tile), layer="bogus"), 422)
 
 
 def test_titilers_errors_keep_their_codes(tiles: Tiles) -> None:
     tile, _ = centre_tile(tiles, "syn")
     # A colormap on three bands: rio-tiler's InvalidFormat, 400 in titiler's table.
-    problem(tiles.get(tile_path("syn", tile), colormap_name="viridis"), 400)
+    assert_problem(tiles.get(tile_path("syn", tile), colormap_name="viridis"), 400)
 
 
 @pytest.mark.parametrize("query", [{"tilesize": 100_000}, {"buffer": 10_000},
                                    {"padding": 1000}])
 def test_huge_tiles_are_refused(tiles: Tiles, query: dict[str, int]) -> None:
     tile, _ = centre_tile(tiles, "syn")
-    problem(tiles.get(tile_path("syn", tile), **query), 400)
+    assert_problem(tiles.get(tile_path("syn", tile), **query), 400)
 
 
 def test_image_sizes_are_bounded(tiles: Tiles) -> None:
-    problem(tiles.get("/products/syn/tiles/preview/100000x100000.png"), 400)
-    problem(tiles.get("/products/syn/tiles/preview.png", max_size=50_000), 400)
+    assert_problem(tiles.get("/products/syn/tiles/preview/100000x100000.png"), 400)
+    assert_problem(tiles.get("/products/syn/tiles/preview.png", max_size=50_000), 400)
     # A box far larger than the product, with no size: at most 4096 px, not its full
     # resolution (~10^4 x 10^4 px at 20 m).
     west, south, east, north = item_of(tiles, "syn")["bbox"]
@@ -309,7 +303,7 @@ REFUSED = [
 @pytest.mark.parametrize(("route", "query", "status"), REFUSED)
 def test_requests_the_reader_would_choke_on_are_client_errors(
         tiles: Tiles, route: str, query: dict[str, Any], status: int) -> None:
-    problem(tiles.get(f"/products/syn/tiles{route}", **query), status)
+    assert_problem(tiles.get(f"/products/syn/tiles{route}", **query), status)
 
 
 @pytest.mark.parametrize(("route", "query"), [
@@ -410,7 +404,7 @@ def test_a_removed_product_stops_serving(tiles: Tiles, tmp_path: Path) -> None:
     shutil.copytree(tiles.products_dir / "med", copy)
     assert tiles.get("/products/gone/tiles/layers").status_code == 200
     shutil.rmtree(copy)  # as a dismissed job's product is
-    problem(tiles.get("/products/gone/tiles/layers"), 404)
+    assert_problem(tiles.get("/products/gone/tiles/layers"), 404)
 
 
 def test_the_memoised_grid_is_stacreaders(tiles: Tiles) -> None:
