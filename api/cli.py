@@ -14,7 +14,7 @@ from typing import Any
 
 from api.settings import Settings
 from api.sources import resolve_source
-from engine.errors import EngineError, InvalidParameter
+from engine.errors import EngineError
 from engine.methods import METHODS
 from engine.period import parse_period
 
@@ -75,29 +75,20 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     """Search, then build one product folder."""
-    from engine.pipeline import Order, build_product
+    from engine.pipeline import Order, build_product, order_bands
 
-    bands = tuple(b.strip() for b in args.bands.split(",") if b.strip())
+    bands = order_bands([b for b in args.bands.split(",") if b.strip()])
     order = Order(
         bbox=parse_bbox(args.bbox), period=parse_period(args.period), method=args.method,
         bands=bands, resolution=args.resolution, epsg=args.crs,
         cloud_dilation_m=args.cloud_dilation,
     )
-    _check_bands(bands)
     items = _search(args, settings)
     out = build_product(order, items, Path(args.out), scheduler=settings.dask_scheduler,
                         progress=None if args.quiet else _progress_bar,
                         gdal_options=settings.gdal_options or None)
     print(out)
     return 0
-
-
-def _check_bands(bands: Sequence[str]) -> None:
-    from catalog.model import BAND_ID
-
-    unknown = [b for b in bands if b not in BAND_ID]
-    if unknown or not bands:
-        raise InvalidParameter("bands", f"unknown {unknown}; choose from {', '.join(BAND_ID)}")
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:

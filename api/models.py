@@ -13,9 +13,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from catalog.model import BAND_ID
+from engine.errors import InvalidParameter
 from engine.grid import RESOLUTIONS
 from engine.methods import DESCRIPTIONS, METHODS
-from engine.pipeline import DEFAULT_BANDS
+from engine.pipeline import DEFAULT_BANDS, order_bands
 
 JobStatus = Literal["accepted", "running", "successful", "failed", "dismissed"]
 
@@ -91,13 +92,10 @@ class MosaicInputs(BaseModel):
     @field_validator("bands")
     @classmethod
     def _known_bands(cls, value: list[str]) -> list[str]:
-        bands = [b.strip().lower() for b in value]
-        unknown = [b for b in bands if b not in BAND_ID]
-        if unknown:
-            raise ValueError(f"unknown {unknown}; choose from {', '.join(BAND_ID)}")
-        if len(set(bands)) != len(bands):
-            raise ValueError("a band is listed twice")
-        return bands
+        try:
+            return list(order_bands(value))
+        except InvalidParameter as exc:  # pydantic names the field itself
+            raise ValueError(exc.message) from None
 
 
 assert set(RESOLUTIONS) == {10, 20, 60}, "update MosaicInputs.resolution with engine.grid"

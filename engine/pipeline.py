@@ -19,7 +19,7 @@ import dask.array as da
 import numpy as np
 from distributed import Client, as_completed
 
-from catalog.model import Grid, MaskFlavour, NormalizedItem
+from catalog.model import BAND_ID, Grid, MaskFlavour, NormalizedItem
 from catalog.normalize import BOA_OFFSET, MAJA_NODATA
 from catalog.normalize import REFLECTANCE_SCALE as L2A_REFLECTANCE_SCALE
 from engine import cloud_weight
@@ -76,6 +76,22 @@ class Order:
             "bounds": list(self.bounds) if self.bounds else None,
             "geometry": self.geometry,
         }
+
+
+def order_bands(names: Sequence[str]) -> tuple[str, ...]:
+    """The bands of an order: Sentinel-2 common names, trimmed and lower-cased, each once.
+
+    Raises:
+        InvalidParameter: no band, an unknown name, or a band listed twice.
+
+    """
+    bands = tuple(name.strip().lower() for name in names)
+    unknown = [b for b in bands if b not in BAND_ID]
+    if unknown or not bands:
+        raise InvalidParameter("bands", f"unknown {unknown}; choose from {', '.join(BAND_ID)}")
+    if len(set(bands)) != len(bands):
+        raise InvalidParameter("bands", "a band is listed twice")
+    return bands
 
 
 @dataclass
