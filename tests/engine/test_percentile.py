@@ -11,9 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.methods.base import Method, ObsClass, Observations
+from engine.methods.base import Method, Observations
 from engine.methods.percentile import MEDIAN, Q25, Percentile
-from tests.engine.test_composite import (
+from tests.engine.support import (
+    CLOUD,
+    LAND,
+    NODATA,
+    SNOW,
+    WATER,
     assert_reductions_equal,
     make_obs,
     reduce_with_dask,
@@ -22,13 +27,6 @@ from tests.engine.test_composite import (
 
 pytestmark = pytest.mark.filterwarnings("error")
 
-LAND, WATER, SNOW, CLOUD, NODATA = (
-    ObsClass.LAND,
-    ObsClass.WATER,
-    ObsClass.SNOW,
-    ObsClass.CLOUD,
-    ObsClass.NODATA,
-)
 METHODS = [MEDIAN, Q25]
 
 

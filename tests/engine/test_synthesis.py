@@ -32,16 +32,10 @@ from engine.methods.synthesis import (
     aot_weight,
     date_weight,
 )
+from tests.engine.support import CLOUD, LAND, NODATA, SNOW, WATER, stack_reflectance
 
 H = 23.0
 BANDS = ("blue", "green", "red")
-LAND, WATER, SNOW, CLOUD, NODATA = (
-    ObsClass.LAND,
-    ObsClass.WATER,
-    ObsClass.SNOW,
-    ObsClass.CLOUD,
-    ObsClass.NODATA,
-)
 F32_TOL = {"rtol": 1e-6, "atol": 1e-7}
 
 
@@ -416,7 +410,7 @@ def observations(draw: st.DrawFn) -> Observations:
 
 def _usable_land(obs: Observations) -> np.ndarray:
     """(T, Y, X): the land observations the synthesis must average, computed naively."""
-    rho = np.stack([obs.reflectance(b) for b in obs.bands], axis=1)
+    rho = stack_reflectance(obs)
     w = date_weight(obs.days, H)[:, None, None] * np.ones(obs.classes.shape, np.float32)
     if obs.cloud_weight is not None:
         w = obs.cloud_weight * w
@@ -449,7 +443,7 @@ def test_invariants(obs: Observations) -> None:
     usable = _usable_land(obs)
     np.testing.assert_array_equal(out["count"], usable.sum(axis=0))
     np.testing.assert_array_equal(flag == 4, usable.any(axis=0))
-    rho = np.stack([obs.reflectance(b) for b in obs.bands], axis=1)
+    rho = stack_reflectance(obs)
     for y, x in zip(*np.nonzero(flag == 4), strict=True):
         values = rho[usable[:, y, x], :, y, x]
         lo, hi = values.min(axis=0), values.max(axis=0)
@@ -562,7 +556,7 @@ def test_dask_map_blocks_equals_numpy(chunks: tuple[int, int], mixed: bool) -> N
 def naive_synthesis(obs: Observations, half_window: float = H) -> dict[str, np.ndarray]:
     """The synthesis written pixel by pixel from docs/ALGORITHMS.md, in float64."""
     n_t, n_b, ny, nx = obs.dn.shape
-    rho = np.stack([obs.reflectance(b) for b in obs.bands], axis=1).astype(np.float64)
+    rho = stack_reflectance(obs).astype(np.float64)
     w_date = date_weight(obs.days, half_window)
     w = np.broadcast_to(w_date[:, None, None], (n_t, ny, nx)).astype(np.float32)
     if obs.cloud_weight is not None:
