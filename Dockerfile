@@ -33,9 +33,12 @@ RUN python -m pip install .
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="l3a" \
       org.opencontainers.image.description="Sentinel-2 Level-3A mosaics on demand"
+# numba caches the synthesis kernel it compiles at start-up; the installed package is not
+# writable by the service's user, and an arbitrary uid may have no home: /tmp always is.
 ENV PATH=/opt/l3a/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    NUMBA_CACHE_DIR=/tmp/l3a-numba-cache \
     L3A_DATA_DIR=/data
 # A fixed numeric uid, so that Kubernetes' runAsNonRoot can check it and a shared volume
 # can be given to it (fsGroup, or chown 10001 on an NFS export).

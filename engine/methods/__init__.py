@@ -3,6 +3,9 @@
 A method is built for a period (the synthesis' date weight depends on its half window), so the
 registry maps each name to a factory. The API turns the registry's keys into the allowed
 values of its ``method`` field, and the CLI into its ``--method`` choices.
+
+The methods are imported with the registry: the synthesis compiles (or loads from numba's
+cache) its kernel at import, which a process should pay when it starts, not in its first build.
 """
 
 from __future__ import annotations
@@ -11,30 +14,25 @@ from collections.abc import Callable
 
 from engine.errors import InvalidParameter
 from engine.methods.base import Method
+from engine.methods.composite import Composite
+from engine.methods.percentile import MEDIAN, Q25
+from engine.methods.synthesis import Synthesis
 from engine.period import Period
 
 
 def _synthesis(period: Period) -> Method:
-    from engine.methods.synthesis import Synthesis
-
     return Synthesis(half_window_days=period.half_window_days)
 
 
 def _composite(period: Period) -> Method:
-    from engine.methods.composite import Composite
-
     return Composite()
 
 
 def _median(period: Period) -> Method:
-    from engine.methods.percentile import MEDIAN
-
     return MEDIAN
 
 
 def _q25(period: Period) -> Method:
-    from engine.methods.percentile import Q25
-
     return Q25
 
 

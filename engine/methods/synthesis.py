@@ -5,10 +5,10 @@ get ``R_b = sum_t w_t rho_t,b / sum_t w_t``; pixels without a usable land observ
 to the latest water, then the latest snow, then the least cloudy (lowest blue) observation,
 flagged, with a weight sum of 0. See docs/ALGORITHMS.md, section "Synthesis".
 
-The reduction is a pure function of one block of numpy arrays. It is written for speed and
-bounded memory: it walks the block in strips of rows, and within a strip loops over
-observations and bands, accumulating in float32 in place. It never builds a (T, B, Y, X) float
-array nor anything in float64; its temporaries are a few planes of one strip.
+The reduction is a pure function of one block of numpy arrays. The weighted sums, the bulk of
+the work, run in one compiled pass (`engine.methods.synthesis_kernel`), in float32 and in
+place: nothing of shape (T, B, Y, X) is allocated, nothing is computed in float64. The
+fallbacks then work on the few pixels without a land observation, in numpy.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from engine.methods.base import (
     Reduction,
     dn_to_reflectance,
 )
+from engine.methods.synthesis_kernel import accumulate
 
 #: W_aot at and above TAU_MAX.
 W_MIN_AOT = 0.33
@@ -41,16 +42,13 @@ W_MIN_DATE = 0.5
 #: margin a morning pass on the first day (H + 0.06 days) would weigh 0 while one on the last
 #: day weighs 0.5. Inside the margin the weight stays at W_MIN_DATE.
 DATE_EDGE_MARGIN_DAYS = 0.5
-#: Pixels per strip: a strip's float32 planes (256 KiB each) stay in the CPU caches while the
-#: loop over observations and bands makes its passes over them.
-_STRIP_PIXELS = 1 << 16
 #: Bands, in order of preference, whose lowest value picks the least cloudy observation.
 _BRIGHTNESS_BANDS = ("blue", "green", "red")
 #: Bands that must not be negative for a land observation to count (dark shadows, bad AC).
 _NONNEGATIVE_BANDS = ("red", "green")
 
-#: Weights below this (the smallest normal float32) count as 0: 1 / w would overflow.
-_SMALLEST_WEIGHT = np.finfo(np.float32).tiny
+#: `aot_weight`'s constants, as the compiled kernel takes them.
+_AOT_CONSTANTS = np.array([TAU_MAX, 1.0 - W_MIN_AOT, W_MIN_AOT], dtype=np.float32)
 
 _LAND = int(ObsClass.LAND)
 _WATER = int(ObsClass.WATER)
@@ -110,26 +108,6 @@ def date_weight(days: npt.ArrayLike, half_window: float) -> F32:
     # NaN days (unknown dates) fail the comparison too: such observations are not used.
     inside = distance <= half_window + DATE_EDGE_MARGIN_DAYS
     return np.where(inside, weight, 0.0).astype(np.float32)
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """What is decided once per block: band positions and the accumulation path per band."""
-
-    nonnegative: tuple[int, ...]  # bands that must be >= 0 for a land observation
-    #: True where the band's scale and offset are the same for every observation: then
-    #: sum w (dn s + o) / sum w = s (sum w dn) / sum w + o, and the loop only multiplies DN by
-    #: the weight (two passes per observation and band instead of four).
-    uniform: tuple[bool, ...]
-
-
-def _plan(obs: Observations) -> _Plan:
-    bands = obs.bands
-    # Decided from the (T, B) scale and offset, which are the same for every block of an
-    # order, so every block takes the same path and blocks agree with the full array.
-    uniform = tuple(obs.shares_scale(b) for b in range(len(bands)))
-    nonnegative = tuple(bands.index(b) for b in _NONNEGATIVE_BANDS if b in bands)
-    return _Plan(nonnegative, uniform)
 
 
 def _check(obs: Observations) -> None:
@@ -213,9 +191,8 @@ class Synthesis:
 
         """
         _check(obs)
-        n_b = obs.dn.shape[1]
+        n_t, n_b = obs.dn.shape[:2]
         ny, nx = obs.shape
-        plan = _plan(obs)
         w_date = date_weight(obs.days, self.half_window_days)
         days = np.asarray(obs.days, dtype=np.float32)
 
@@ -224,28 +201,21 @@ class Synthesis:
         date = np.empty((ny, nx), dtype=np.float32)
         flag = np.empty((ny, nx), dtype=np.uint8)
         count = np.empty((ny, nx), dtype=np.uint8)
-
-        # Flat (pixel-indexed) views of the outputs: slicing whole rows out of a C-contiguous
-        # array is always a view, so the strips write straight into the outputs.
-        flat = _Outputs(
-            reflectance.reshape(n_b, ny * nx),
-            weight.reshape(-1),
-            date.reshape(-1),
-            flag.reshape(-1),
-            count.reshape(-1),
-        )
-        rows = max(1, _STRIP_PIXELS // max(nx, 1))
-        for y0 in range(0, ny, rows):
-            y1 = min(y0 + rows, ny)
-            px = slice(y0 * nx, y1 * nx)
-            strip = _Outputs(
-                flat.reflectance[:, px],
-                flat.weight[px],
-                flat.date[px],
-                flat.flag[px],
-                flat.count[px],
-            )
-            _reduce_strip(obs, slice(y0, y1), plan, w_date, days, strip)
+        # Observations inside the window with data in every band (DN 0 is nodata): what the
+        # fallbacks may choose from.
+        complete = np.empty((n_t, ny, nx), dtype=np.bool_)
+        # Decided from the (T, B) scale and offset, which are the same for every block of an
+        # order, so every block takes the same path and blocks agree with the full array.
+        uniform = np.array([obs.shares_scale(b) for b in range(n_b)], dtype=np.bool_)
+        red, green = (obs.bands.index(b) if b in obs.bands else -1 for b in _NONNEGATIVE_BANDS)
+        accumulate(obs.dn, obs.classes, obs.cloud_weight, obs.aot, w_date, days, obs.scale,
+                   obs.offset, uniform, red, green, _LAND, _AOT_CONSTANTS,
+                   reflectance, weight, date, flag, count, complete)
+        others = np.flatnonzero(flag.reshape(-1) != _LAND)
+        if others.size:
+            flat = _Outputs(reflectance.reshape(n_b, ny * nx), date.reshape(-1),
+                            flag.reshape(-1))
+            _fallback(obs, others, complete.reshape(n_t, ny * nx), days, flat)
         quality: dict[str, npt.NDArray[np.generic]] = {
             "weight": weight,
             "date": date,
@@ -257,120 +227,21 @@ class Synthesis:
 
 @dataclass(frozen=True)
 class _Outputs:
-    """Flat views on the outputs of one strip, (B, P) and (P,); filled in place."""
+    """Flat (pixel-indexed) views on the outputs the fallbacks fill, (B, P) and (P,)."""
 
     reflectance: F32
-    weight: F32
     date: F32
     flag: npt.NDArray[np.uint8]
-    count: npt.NDArray[np.uint8]
-
-
-def _reduce_strip(
-    obs: Observations,
-    ys: slice,
-    plan: _Plan,
-    w_date: F32,
-    days: F32,
-    out: _Outputs,
-) -> None:
-    """Reduce the rows ``ys`` of the block into ``out`` (see :meth:`Synthesis.reduce`)."""
-    n_t, n_b = obs.dn.shape[:2]
-    dn = obs.dn[:, :, ys]
-    classes = obs.classes[:, ys]
-    cloud_w = None if obs.cloud_weight is None else obs.cloud_weight[:, ys]
-    aot = None if obs.aot is None else obs.aot[:, ys]
-    shape = classes.shape[1:]
-
-    # The hot loop is branch-free: no masked assignment (np.copyto(where=), a[mask] = v),
-    # which costs several times a plain arithmetic pass on a noisy mask.
-    acc = out.reflectance.reshape(n_b, *shape)  # sum_t w_t dn (uniform bands) or w_t rho
-    acc.fill(0.0)
-    w_sum = out.weight.reshape(shape)
-    w_sum.fill(0.0)
-    d_sum = out.date.reshape(shape)
-    d_sum.fill(0.0)
-    n_land = np.zeros(shape, dtype=np.uint16)
-    # Observations with data in every band (DN 0 is nodata), kept for the fallbacks; false
-    # outside the window, where an observation is not even a fallback.
-    complete = np.zeros((n_t, *shape), dtype=np.bool_)
-    w_t = np.empty(shape, dtype=np.float32)
-    tmp = np.empty(shape, dtype=np.float32)
-    for t in range(n_t):
-        if not w_date[t] > 0:
-            continue  # outside the window
-        dn_t = dn[t]
-        # A half-empty observation would leave NaN in some bands of the output and not others.
-        np.greater(dn_t.min(axis=0), 0, out=complete[t])
-        land = classes[t] == _LAND
-        land &= complete[t]
-        for b in plan.nonnegative:
-            dn_to_reflectance(dn_t[b], obs.scale[t, b], obs.offset[t, b], out=tmp)
-            land &= tmp >= 0
-
-        if cloud_w is None:
-            w_t.fill(w_date[t])
-        else:
-            np.multiply(cloud_w[t], w_date[t], out=w_t)
-        if aot is not None:
-            w_t *= aot_weight(aot[t])
-        # Only land observations with a positive weight are averaged; a weight below the
-        # smallest normal float32 counts as 0, as its reciprocal would overflow. fmax turns
-        # NaN (and negative) weights into 0 before the multiplication by the mask, so a NaN
-        # in the inputs never reaches the sums (NaN * 0 would still be NaN).
-        land &= w_t >= _SMALLEST_WEIGHT
-        np.fmax(w_t, np.float32(0.0), out=w_t)
-        w_t *= land
-        if not land.any():
-            continue
-        w_sum += w_t
-        n_land += land
-        np.multiply(w_t, days[t], out=tmp)
-        d_sum += tmp
-        for b in range(n_b):
-            if plan.uniform[b]:
-                np.multiply(dn_t[b], w_t, out=tmp)
-            else:
-                dn_to_reflectance(dn_t[b], obs.scale[t, b], obs.offset[t, b], out=tmp)
-                tmp *= w_t
-            acc[b] += tmp
-
-    # Weighted means: multiply by 1 / sum w where the sum is positive, by 0 elsewhere (those
-    # pixels are overwritten by the fallbacks), so nothing is ever divided by zero.
-    is_land = w_sum > 0
-    inverse = np.zeros(shape, dtype=np.float32)
-    np.divide(np.float32(1.0), w_sum, out=inverse, where=is_land)
-    scaled_inverse: dict[float, F32] = {}
-    for b in range(n_b):
-        if plan.uniform[b]:
-            scale = float(obs.scale[0, b])
-            if scale not in scaled_inverse:
-                scaled_inverse[scale] = inverse * np.float32(scale)
-            acc[b] *= scaled_inverse[scale]
-            offset = obs.offset[0, b]
-            if offset != 0:
-                acc[b] += offset
-        else:
-            acc[b] *= inverse
-    d_sum *= inverse
-    np.minimum(n_land, 255, out=n_land)
-    out.count[...] = n_land.reshape(-1)
-    np.multiply(is_land.reshape(-1), np.uint8(_LAND), out=out.flag)
-
-    others = np.flatnonzero(~is_land)
-    if others.size:
-        _fallback(obs, ys, others, complete.reshape(n_t, w_sum.size), days, out)
 
 
 def _fallback(
     obs: Observations,
-    ys: slice,
     pixels: npt.NDArray[np.intp],
     complete: npt.NDArray[np.bool_],
     days: F32,
     out: _Outputs,
 ) -> None:
-    """Fill the strip's ``pixels`` (flat indices) that have no land observation to average.
+    """Fill the block's ``pixels`` (flat indices) that have no land observation to average.
 
     The latest water observation, else the latest snow one, else the cloudy one with the
     lowest blue; else nodata. Only observations inside the window with data in every band
@@ -383,13 +254,13 @@ def _fallback(
         out.date[pixels] = np.nan
         out.flag[pixels] = _NODATA
         return
-    dn = obs.dn[:, :, ys]
+    dn = obs.dn
 
     def gather(planes: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        """(T, y, X) -> (T, P) at the pixels; reshape is a view for row-major planes."""
+        """(T, Y, X) -> (T, P) at the pixels."""
         return np.take(planes.reshape(n_t, -1), pixels, axis=1)
 
-    cls = gather(obs.classes[:, ys])
+    cls = gather(obs.classes)
     usable = np.take(complete, pixels, axis=1)
 
     # Priority from low to high; a later rule overwrites an earlier one.
