@@ -95,9 +95,8 @@ def coarse_cloud_block(masks: npt.NDArray[Any], ctx: BlockContext) -> F32:
         classes, _ = classes_and_scl(masks[members], ctx)
         has_data = classes != ObsClass.NODATA
         merged = merge_first_valid(classes, has_data, [list(range(len(members)))])
-        valid = merged != ObsClass.NODATA
-        fractions.append(cloud_weight.coarse_cloud_fraction(merged == ObsClass.CLOUD, valid,
-                                                            ctx.factor)[0])
+        fractions.append(cloud_weight.coarse_class_fraction(
+            merged[0], ctx.factor, cloud=ObsClass.CLOUD, nodata=ObsClass.NODATA))
     return np.stack(fractions)
 
 

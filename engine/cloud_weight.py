@@ -19,10 +19,13 @@ The pipeline runs it in two passes so memory stays bounded:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from engine.compiled import inputs, kernel, outputs, types
 from engine.errors import InvalidParameter
 
 F32 = npt.NDArray[np.float32]
@@ -67,23 +70,62 @@ def coarse_factor(resolution: float) -> int:
     return int(rounded)
 
 
-def _block_sums(mask: npt.NDArray[np.bool_], factor: int) -> npt.NDArray[np.uint32]:
-    """Count the true pixels of each factor x factor cell on the last two axes."""
-    ny, nx = mask.shape[-2:]
-    # reduceat handles the partial cells of the bottom and right edges without padding a copy
-    # of the full-resolution mask. The first pass runs along the contiguous last axis (2.4x
-    # faster than along rows) and already shrinks the data factor times; uint16 holds the at
-    # most 24 pixels of a cell's row.
-    cols = np.add.reduceat(mask.view(np.uint8), np.arange(0, nx, factor), axis=-1,
-                           dtype=np.uint16)
-    return np.add.reduceat(cols, np.arange(0, ny, factor), axis=-2, dtype=np.uint32)
+def _cell_fractions(codes: Any, factor: int, cloud: int, nodata: int, out: Any) -> None:
+    """Share of ``cloud`` among the pixels not ``nodata``, per factor x factor cell.
+
+    One pass over the codes (T, Y, X) without temporaries; ``out`` is (T, Yc, Xc). Cells of
+    the bottom and right edges may be partial. A cell without a valid pixel gets 0. The share
+    is computed in float64 and rounded to float32, as numpy divides two integer counts.
+    """
+    n_t, ny, nx = codes.shape
+    n_xc = out.shape[2]
+    valid = np.zeros(n_xc, dtype=np.uint32)
+    cloudy = np.zeros(n_xc, dtype=np.uint32)
+    for t in range(n_t):
+        for cy in range(out.shape[1]):
+            valid[:] = 0
+            cloudy[:] = 0
+            for y in range(cy * factor, min((cy + 1) * factor, ny)):
+                row = codes[t, y]
+                for cx in range(n_xc):
+                    n_valid, n_cloud = 0, 0
+                    for x in range(cx * factor, min((cx + 1) * factor, nx)):
+                        n_valid += row[x] != nodata
+                        n_cloud += row[x] == cloud
+                    valid[cx] += n_valid
+                    cloudy[cx] += n_cloud
+            for cx in range(n_xc):
+                share = np.float64(cloudy[cx]) / np.float64(valid[cx]) if valid[cx] else 0.0
+                out[t, cy, cx] = np.float32(share)
 
 
-def _cell_sizes(n: int, factor: int) -> npt.NDArray[np.uint32]:
-    """Pixels of each coarse cell along one axis of n pixels (the last one may be partial)."""
-    sizes = np.full(-(-n // factor), factor, dtype=np.uint32)
-    sizes[-1] = n - factor * (sizes.size - 1)
-    return sizes
+_fractions = kernel(inputs(types.uint8, 3), types.int64, types.int64, types.int64,
+                    outputs(types.float32, 3))(_cell_fractions)
+
+
+def coarse_class_fraction(classes: npt.NDArray[np.uint8], factor: int, cloud: int,
+                          nodata: int) -> F32:
+    """Share of cloud among the valid pixels of each coarse cell, from class codes.
+
+    Args:
+        classes: uint8 (Y, X) or (T, Y, X) codes.
+        factor: output pixels per coarse cell (:func:`coarse_factor`).
+        cloud: the code of cloud.
+        nodata: the code of pixels without data, which do not count.
+
+    Returns:
+        float32 (..., ceil(Y / factor), ceil(X / factor)), as `coarse_cloud_fraction`.
+
+    """
+    if factor < 1:
+        raise InvalidParameter("factor", f"{factor} is not a positive number of pixels")
+    ny, nx = classes.shape[-2:]
+    if ny == 0 or nx == 0:
+        raise InvalidParameter("cloud", "the mask is empty")
+    codes = np.ascontiguousarray(classes, dtype=np.uint8).reshape(-1, ny, nx)
+    out = np.empty((codes.shape[0], -(-ny // factor), -(-nx // factor)), dtype=np.float32)
+    _fractions(codes, factor, cloud, nodata, out)
+    return out.reshape(*classes.shape[:-2], *out.shape[-2:])
 
 
 def coarse_cloud_fraction(cloud: Mask, valid: Mask | None, factor: int) -> F32:
@@ -105,25 +147,13 @@ def coarse_cloud_fraction(cloud: Mask, valid: Mask | None, factor: int) -> F32:
         lower the weights along every swath edge and nodata border of every observation.
 
     """
-    if factor < 1:
-        raise InvalidParameter("factor", f"{factor} is not a positive number of pixels")
-    cloud_b = np.asarray(cloud).astype(np.bool_, copy=False)
-    ny, nx = cloud_b.shape[-2:]
-    if ny == 0 or nx == 0:
-        raise InvalidParameter("cloud", "the mask is empty")
-    if valid is None:
-        n_valid = np.outer(_cell_sizes(ny, factor), _cell_sizes(nx, factor))
-        n_cloud = _block_sums(cloud_b, factor)
-    else:
+    codes = np.asarray(cloud).astype(np.bool_).view(np.uint8)  # 1 cloud, 0 clear
+    if valid is not None:
         valid_b = np.asarray(valid).astype(np.bool_, copy=False)
-        if valid_b.shape != cloud_b.shape:
-            raise InvalidParameter("valid", f"shape {valid_b.shape} is not {cloud_b.shape}")
-        n_valid = _block_sums(valid_b, factor)
-        n_cloud = _block_sums(cloud_b & valid_b, factor)
-    n_valid_b = np.broadcast_to(n_valid, n_cloud.shape)
-    fraction = np.zeros(n_cloud.shape, dtype=np.float32)
-    np.divide(n_cloud, n_valid_b, out=fraction, where=n_valid_b > 0, casting="unsafe")
-    return fraction
+        if valid_b.shape != codes.shape:
+            raise InvalidParameter("valid", f"shape {valid_b.shape} is not {codes.shape}")
+        codes[~valid_b] = 2
+    return coarse_class_fraction(codes, factor, cloud=1, nodata=2)
 
 
 def blurred_cloud_fields(fraction: F32) -> tuple[F32, F32]:
@@ -178,32 +208,75 @@ def _lerp_axis(
     return lo, hi, frac
 
 
-def _interpolate(
-    field: F32,
-    rows: tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.float32]],
-    cols: tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.float32]],
-    out: F32,
-) -> None:
-    """Bilinear interpolation of one (Yc, Xc) field into ``out`` (Y, X), rows then columns."""
+def _clear_by_rows(
+    field: F32, rows: tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.float32]],
+) -> F32:
+    """``1 - field`` (T, Yc, Xc') interpolated along Y to the block's rows: (T, Y, Xc').
+
+    This first step works on coarse columns, factor times fewer than the block's.
+    Interpolating 1 - G is exactly 1 - interpolated G up to rounding, and saves a pass over the
+    full-resolution weights.
+    """
     r_lo, r_hi, r_f = rows
-    c_lo, c_hi, c_f = cols
-    # Along Y on the coarse columns first: (Y, Xc) is factor times smaller than the output.
-    top = field[r_lo, :]
-    by_rows = top + (field[r_hi, :] - top) * r_f[:, None]
-    # Along X, the neighbour indices are non-decreasing runs (one run per coarse cell), so a
-    # repeat of the coarse columns gives the same values as a gather at half the cost.
-    left = _expand(by_rows, c_lo)
-    np.subtract(_expand(by_rows, c_hi), left, out=out)
-    out *= c_f[None, :]
-    out += left
+    clear = np.float32(1.0) - field
+    top = clear[:, r_lo, :]
+    by_rows = top + (clear[:, r_hi, :] - top) * r_f[None, :, None]
+    return np.ascontiguousarray(by_rows, dtype=np.float32)
 
 
-def _expand(values: F32, index: npt.NDArray[np.intp]) -> F32:
-    """``values[:, index]`` for a non-decreasing ``index`` whose steps are 0 or 1."""
-    first = int(index[0])
-    counts = np.bincount(index - first)
-    expanded: F32 = np.repeat(values[:, first:first + counts.size], counts, axis=1)
-    return expanded
+def _expand_and_combine(
+    small: Any, large: Any, starts: Any, lows: Any, highs: Any, c_f: Any, near_cloud: Any,
+    floor: Any, has_cloud: bool, cloud_here: Any, weight: Any,
+) -> None:
+    """Interpolate both fields along X, multiply, clamp, and zero the cloudy pixels.
+
+    Pixels between the same two coarse cell centres form a run: its two neighbours, and their
+    difference, are read once, and the loop over its pixels has no gather.
+
+    Args:
+        small: float32 (T, Y, Xc') the small-scale 1 - Gs along the block's rows.
+        large: the same for 1 - Gl.
+        starts: int64 (R + 1,) first pixel of each run, then the block's width.
+        lows: int64 (R,) left neighbour column of each run in ``small``.
+        highs: int64 (R,) its right neighbour column.
+        c_f: float32 (X,) interpolation weight of the right neighbour, per pixel.
+        near_cloud: bool (T,), false where no cloud is within reach of the block: the weight
+            is then exactly 1, and this skips the arithmetic.
+        floor: float32 (1,), W_CLOUD_FLOOR.
+        has_cloud: whether ``cloud_here`` is given.
+        cloud_here: bool (T, Y, X), true on the cloudy pixels (any shape without it).
+        weight: float32 (T, Y, X) output.
+
+    """
+    n_t, ny, nx = weight.shape
+    lowest, one, zero = floor[0], np.float32(1.0), np.float32(0.0)
+    for t in range(n_t):
+        for y in range(ny):
+            row_s, row_l, out = small[t, y], large[t, y], weight[t, y]
+            if near_cloud[t]:
+                for r in range(lows.size):
+                    left_s, left_l = row_s[lows[r]], row_l[lows[r]]
+                    step_s, step_l = row_s[highs[r]] - left_s, row_l[highs[r]] - left_l
+                    for x in range(starts[r], starts[r + 1]):
+                        w_s = step_s * c_f[x] + left_s
+                        w_l = step_l * c_f[x] + left_l
+                        out[x] = min(max(w_s * w_l, lowest), one)
+            else:
+                out[:] = one
+            if has_cloud:
+                cloudy = cloud_here[t, y]
+                for x in range(nx):
+                    out[x] = zero if cloudy[x] else out[x]
+
+
+_combine = kernel(
+    inputs(types.float32, 3), inputs(types.float32, 3), inputs(types.int64, 1),
+    inputs(types.int64, 1), inputs(types.int64, 1), inputs(types.float32, 1),
+    inputs(types.boolean, 1),
+    inputs(types.float32, 1), types.boolean, inputs(types.boolean, 3), outputs(types.float32, 3),
+)(_expand_and_combine)
+_NO_CLOUD = np.zeros((0, 0, 0), dtype=np.bool_)
+_FLOOR = np.array([W_CLOUD_FLOOR], dtype=np.float32)
 
 
 def cloud_weight_block(
@@ -235,31 +308,30 @@ def cloud_weight_block(
     if gs.shape != gl.shape or gs.ndim != 3:
         raise InvalidParameter("gs", f"shapes {gs.shape} and {gl.shape} differ or are not 3-D")
     ny, nx = int(shape[0]), int(shape[1])
-    _, n_yc, n_xc = gs.shape
-    rows = _lerp_axis(n_yc, y0, ny, factor)
-    cols = _lerp_axis(n_xc, x0, nx, factor)
-    # 1 - G, interpolated: interpolating (1 - G) is exactly 1 - interpolated G up to rounding,
-    # and working on it directly saves a pass over the full-resolution array.
-    weight = np.empty((gs.shape[0], ny, nx), dtype=np.float32)
+    n_t, n_yc, n_xc = gs.shape
+    weight = np.empty((n_t, ny, nx), dtype=np.float32)
     if cloud_here is not None and cloud_here.shape != weight.shape:
         raise InvalidParameter("cloud_here", f"shape {cloud_here.shape} is not {weight.shape}")
-    large = np.empty((ny, nx), dtype=np.float32)
-    # One date at a time, so the temporaries are (Y, X) and not (T, Y, X).
-    y_cells = slice(int(rows[0][0]), int(rows[1][-1]) + 1)
-    x_cells = slice(int(cols[0][0]), int(cols[1][-1]) + 1)
-    for t in range(gs.shape[0]):
-        if not gl[t, y_cells, x_cells].any():
-            # No cloud within reach of the block on this date: Gl is 0 on every cell the block
-            # interpolates from, and so is Gs (its kernel is narrower). The interpolation
-            # would give exactly 1.
-            weight[t] = 1.0
-            continue
-        _interpolate(1.0 - gs[t], rows, cols, out=weight[t])
-        _interpolate(1.0 - gl[t], rows, cols, out=large)
-        weight[t] *= large
-    np.clip(weight, W_CLOUD_FLOOR, 1.0, out=weight)
-    if cloud_here is not None:
-        np.copyto(weight, np.float32(0.0), where=cloud_here)
+    r_lo, r_hi, r_f = _lerp_axis(n_yc, y0, ny, factor)
+    c_lo, c_hi, c_f = _lerp_axis(n_xc, x0, nx, factor)
+    # Only the coarse cells the block interpolates from: a block of a 110 km order needs a few
+    # dozen of its 458^2.
+    y_cells = slice(int(r_lo[0]), int(r_hi[-1]) + 1)
+    x_cells = slice(int(c_lo[0]), int(c_hi[-1]) + 1)
+    rows = (r_lo - y_cells.start, r_hi - y_cells.start, r_f)
+    small = _clear_by_rows(gs[:, y_cells, x_cells], rows)
+    large = _clear_by_rows(gl[:, y_cells, x_cells], rows)
+    # Where Gl is 0 on every cell the block interpolates from, so is Gs (its kernel is
+    # narrower), and the weight is exactly 1.
+    near_cloud = gl[:, y_cells, x_cells].reshape(n_t, -1).any(axis=1)
+    # Runs of pixels with the same neighbours (c_lo is non-decreasing, by steps of 0 or 1).
+    starts = np.flatnonzero(np.diff(c_lo, prepend=-1)).astype(np.int64)
+    lows = (c_lo[starts] - x_cells.start).astype(np.int64)
+    highs = (c_hi[starts] - x_cells.start).astype(np.int64)
+    _combine(small, large, np.append(starts, nx), lows, highs, c_f, near_cloud, _FLOOR,
+             cloud_here is not None,
+             _NO_CLOUD if cloud_here is None else np.ascontiguousarray(cloud_here, np.bool_),
+             weight)
     return weight
 
 

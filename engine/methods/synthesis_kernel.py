@@ -12,16 +12,17 @@ compiles without fast-math, so nothing is reassociated or fused), so the results
 bit-identical to it; `tests/engine/test_synthesis.py` compares them with a pixel-by-pixel
 implementation of docs/ALGORITHMS.md.
 
-The kernel releases the GIL: dask's threads reduce blocks in parallel.
+It is compiled when the module is imported (see `engine.compiled`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numba
 import numpy as np
 import numpy.typing as npt
+
+from engine.compiled import inputs, kernel, outputs, types
 
 F32 = npt.NDArray[np.float32]
 
@@ -151,27 +152,14 @@ def _accumulate(
 
 
 
-def _input(dtype: Any, ndim: int) -> Any:
-    """A C-contiguous input array type; read-only, so that read-only arrays dispatch too."""
-    return numba.types.Array(dtype, ndim, "C", readonly=True)
-
-
-def _output(dtype: Any, ndim: int) -> Any:
-    return numba.types.Array(dtype, ndim, "C")
-
-
-_t = numba.types
-#: The one signature, compiled (or loaded from numba's cache) when the module is imported, so
-#: that no build pays for it, nor waits on another thread compiling it.
-_SIGNATURE = _t.void(
-    _input(_t.uint16, 4), _input(_t.uint8, 3), _t.boolean, _input(_t.float32, 3), _t.boolean,
-    _input(_t.float32, 3), _input(_t.float32, 1), _input(_t.float32, 1),
-    _input(_t.float32, 2), _input(_t.float32, 2), _input(_t.boolean, 1),
-    _t.int64, _t.int64, _t.int64, _input(_t.float32, 1),
-    _output(_t.float32, 3), _output(_t.float32, 2), _output(_t.float32, 2),
-    _output(_t.uint8, 2), _output(_t.uint8, 2), _output(_t.boolean, 3),
-)
-_compiled = numba.njit(_SIGNATURE, nogil=True, cache=True, error_model="numpy")(_accumulate)
+_compiled = kernel(
+    inputs(types.uint16, 4), inputs(types.uint8, 3), types.boolean, inputs(types.float32, 3),
+    types.boolean, inputs(types.float32, 3), inputs(types.float32, 1), inputs(types.float32, 1),
+    inputs(types.float32, 2), inputs(types.float32, 2), inputs(types.boolean, 1),
+    types.int64, types.int64, types.int64, inputs(types.float32, 1),
+    outputs(types.float32, 3), outputs(types.float32, 2), outputs(types.float32, 2),
+    outputs(types.uint8, 2), outputs(types.uint8, 2), outputs(types.boolean, 3),
+)(_accumulate)
 _ABSENT = np.zeros((0, 0, 0), dtype=np.float32)
 
 

@@ -21,6 +21,7 @@ from engine.cloud_weight import (
     blurred_cloud_fields,
     cloud_weight,
     cloud_weight_block,
+    coarse_class_fraction,
     coarse_cloud_fraction,
     coarse_factor,
 )
@@ -65,6 +66,15 @@ def test_coarse_fraction_is_over_valid_pixels_only_and_zero_without_any() -> Non
     fraction = coarse_cloud_fraction(cloud, valid, 2)
     # Cell 0: cloud on 2 of its 3 valid pixels. Cell 1: no valid pixel, no evidence: 0.
     np.testing.assert_allclose(fraction, [[2 / 3, 0.0]], rtol=1e-6)
+
+
+def test_coarse_fraction_from_class_codes_ignores_nodata_and_other_classes() -> None:
+    # The pipeline's form: ObsClass codes (0 nodata, 1 cloud, 2 snow, 3 water, 4 land).
+    classes = np.array([[1, 4, 0, 3, 2, 2], [1, 0, 0, 0, 1, 1]], dtype=np.uint8)
+    fraction = coarse_class_fraction(classes, 3, cloud=1, nodata=0)
+    # Cell 0: 2 clouds among its 3 valid pixels; cell 1: 2 among 5 (snow and water count).
+    np.testing.assert_array_equal(fraction, np.float32([[2 / 3, 2 / 5]]))
+    assert coarse_class_fraction(classes[None], 3, cloud=1, nodata=0).shape == (1, 1, 2)
 
 
 def test_coarse_fraction_works_per_date() -> None:
