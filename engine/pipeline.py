@@ -28,7 +28,7 @@ from engine.blocks import BlockContext, coarse_cloud_block, footprint_in_grid, r
 from engine.cluster import get_client
 from engine.errors import Cancelled, InvalidParameter, NoObservations
 from engine.grid import output_grid
-from engine.load import CHUNK, CLOUD_CHUNK, load_assets, new_load_key
+from engine.load import CHUNK, CLOUD_CHUNK, chunk_for, load_assets, new_load_key
 from engine.methods import get_method
 from engine.methods.base import Method
 from engine.period import Period
@@ -108,6 +108,7 @@ class Plan:
     cloud_masks: da.Array  # chunked in whole 240 m cells, for the cloud-field pass
     aot: da.Array | None
     layer_keys: list[str] = field(default_factory=list)
+    chunk: int = CHUNK  # spatial chunk of ``dn``, ``masks`` and ``aot``
 
 
 def select_observations(items: Sequence[NormalizedItem], period: Period) -> list[NormalizedItem]:
@@ -185,23 +186,25 @@ def plan(order: Order, items: Sequence[NormalizedItem],
     )
     reflectance_resampling = "average" if order.resolution > 10 else "nearest"
     load = new_load_key()  # every load of the build shares its open datasets
+    chunk = chunk_for(items, grid, bands, gdal_options=gdal_options, load=load)
     if flavour is MaskFlavour.SCL:
-        dn = load_assets(items, grid, bands, resampling=reflectance_resampling,
+        dn = load_assets(items, grid, bands, resampling=reflectance_resampling, chunk=chunk,
                          gdal_options=gdal_options, load=load)
         mask_assets = ["scl"]
     else:
         dn = load_assets(items, grid, bands, dtype="int16", fill_value=MAJA_NODATA,
-                         resampling=reflectance_resampling, gdal_options=gdal_options, load=load)
+                         resampling=reflectance_resampling, chunk=chunk,
+                         gdal_options=gdal_options, load=load)
         dn = da.map_blocks(_maja_to_offset_dn, dn, dtype=np.uint16)
         mask_assets = ["clm", "mg2"]
-    masks = load_assets(items, grid, mask_assets, dtype="uint8", gdal_options=gdal_options,
-                        load=load)
+    masks = load_assets(items, grid, mask_assets, dtype="uint8", chunk=chunk,
+                        gdal_options=gdal_options, load=load)
     cloud_masks = load_assets(items, grid, mask_assets, dtype="uint8", chunk=CLOUD_CHUNK,
                               gdal_options=gdal_options, load=load)
-    aot = load_assets(items, grid, ["aot"], resampling="nearest",
+    aot = load_assets(items, grid, ["aot"], resampling="nearest", chunk=chunk,
                       gdal_options=gdal_options, load=load) if has_aot else None
     keys = [*order.bands, *(q.key for q in method.quality)]
-    return Plan(order, grid, items, method, context, dn, masks, cloud_masks, aot, keys)
+    return Plan(order, grid, items, method, context, dn, masks, cloud_masks, aot, keys, chunk)
 
 
 def _maja_to_offset_dn(dn: np.ndarray) -> np.ndarray:
@@ -320,7 +323,7 @@ def build_product(
         method=order.method, bands=order.bands, quality=p.method.quality, inputs=p.items,
         parameters=order.parameters(), geometry=order.geometry,
     )
-    with ProductWriter(out_dir, p.grid, layer_specs(p), block=CHUNK) as writer:
+    with ProductWriter(out_dir, p.grid, layer_specs(p), block=p.chunk) as writer:
         _compute_into(result, writer, client, report, cancel)
         if cancel is not None and cancel.is_set():  # after the last block, before publishing
             raise Cancelled("cancelled by the caller")

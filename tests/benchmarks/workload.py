@@ -38,43 +38,49 @@ def _smooth(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
     return ndimage.zoom(coarse, size / cells, order=1)[:size, :size]
 
 
-def _write(path: Path, data: np.ndarray, nodata: int) -> None:
+def _write(path: Path, data: np.ndarray, nodata: int, tile: int) -> None:
     size = data.shape[0]
     profile = {
         "driver": "COG", "width": size, "height": size, "count": 1, "dtype": data.dtype.name,
         "crs": f"EPSG:{EPSG}", "transform": from_origin(*ORIGIN, RESOLUTION, RESOLUTION),
-        "nodata": nodata, "compress": "DEFLATE", "blocksize": 512,
+        "nodata": nodata, "compress": "DEFLATE", "blocksize": tile,
     }
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data, 1)
 
 
-def workload(size: int = 2048) -> Path:
-    """The items.ndjson of the workload of ``size`` x ``size`` pixels (generated if missing)."""
-    folder = CACHE / f"s2-{N_DATES}x{len(BANDS)}-{size}"
+def workload(size: int = 2048, *, tile: int = 512, n_dates: int = N_DATES,
+             bands: tuple[str, ...] = BANDS, root: Path = CACHE) -> Path:
+    """The items.ndjson of the workload of ``size`` x ``size`` pixels (generated if missing).
+
+    The benchmark's is the default; tests make smaller ones (fewer dates and bands, in their
+    own ``root``), and ``tile`` gives the COGs' internal tile size (Earth Search's are 1024).
+    """
+    tiling = "" if tile == 512 else f"-tiled{tile}"
+    folder = root / f"s2-{n_dates}x{len(bands)}-{size}{tiling}"
     items_path = folder / "items.ndjson"
     if items_path.exists():
         return items_path
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(42)
     land = _smooth(rng, size, 32)
-    base = {b: 0.02 + 0.3 * land * (i + 1) / len(BANDS) for i, b in enumerate(BANDS)}
+    base = {b: 0.02 + 0.3 * land * (i + 1) / len(BANDS) for i, b in enumerate(bands)}
     lines = []
     first = datetime(2024, 6, 24, 10, 30, tzinfo=UTC)
-    for t in range(N_DATES):
+    for t in range(n_dates):
         when = first + timedelta(days=4 * t)
         item_id = f"S2{'AB'[t % 2]}_31TCJ_{when:%Y%m%d}_0_L2A"
         (folder / item_id).mkdir(exist_ok=True)
         cloud = _smooth(rng, size, 16) > (1.0 - 0.7 * (t % 4) / 3.0)
         scl = np.where(cloud, 9, 4).astype(np.uint8)
-        _write(folder / item_id / "scl.tif", scl, 0)
+        _write(folder / item_id / "scl.tif", scl, 0, tile)
         assets = {"scl": {"href": f"./{item_id}/scl.tif", "type": "image/tiff",
                           "roles": ["data"], "raster:bands": [{"nodata": 0,
                                                                "data_type": "uint8"}]}}
-        for b in BANDS:
+        for b in bands:
             rho = base[b] + np.where(cloud, 0.4, 0.0) + rng.normal(0, 0.004, (size, size))
             dn = np.clip(np.rint(rho * 10000) + 1000, 1, 65535).astype(np.uint16)
-            _write(folder / item_id / f"{b}.tif", dn, 0)
+            _write(folder / item_id / f"{b}.tif", dn, 0, tile)
             assets[b] = {"href": f"./{item_id}/{b}.tif", "type": "image/tiff",
                          "roles": ["data", "reflectance"],
                          "eo:bands": [{"name": b, "common_name": b}],
