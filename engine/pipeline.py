@@ -108,7 +108,14 @@ class Plan:
     cloud_masks: da.Array  # chunked in whole 240 m cells, for the cloud-field pass
     aot: da.Array | None
     layer_keys: list[str] = field(default_factory=list)
-    chunk: int = CHUNK  # spatial chunk of ``dn``, ``masks`` and ``aot``
+
+    @property
+    def chunk(self) -> int:
+        """The spatial chunk of ``dn``, ``masks`` and ``aot`` (`engine.load.chunk_for`).
+
+        Less only where the grid is smaller than the chunk on both axes.
+        """
+        return int(max(self.dn.chunksize[-2:]))
 
 
 def select_observations(items: Sequence[NormalizedItem], period: Period) -> list[NormalizedItem]:
@@ -204,7 +211,7 @@ def plan(order: Order, items: Sequence[NormalizedItem],
     aot = load_assets(items, grid, ["aot"], resampling="nearest", chunk=chunk,
                       gdal_options=gdal_options, load=load) if has_aot else None
     keys = [*order.bands, *(q.key for q in method.quality)]
-    return Plan(order, grid, items, method, context, dn, masks, cloud_masks, aot, keys, chunk)
+    return Plan(order, grid, items, method, context, dn, masks, cloud_masks, aot, keys)
 
 
 def _maja_to_offset_dn(dn: np.ndarray) -> np.ndarray:

@@ -47,9 +47,6 @@ _BRIGHTNESS_BANDS = ("blue", "green", "red")
 #: Bands that must not be negative for a land observation to count (dark shadows, bad AC).
 _NONNEGATIVE_BANDS = ("red", "green")
 
-#: `aot_weight`'s constants, as the compiled kernel takes them.
-_AOT_CONSTANTS = np.array([TAU_MAX, 1.0 - W_MIN_AOT, W_MIN_AOT], dtype=np.float32)
-
 _LAND = int(ObsClass.LAND)
 _WATER = int(ObsClass.WATER)
 _SNOW = int(ObsClass.SNOW)
@@ -208,9 +205,10 @@ class Synthesis:
         # order, so every block takes the same path and blocks agree with the full array.
         uniform = np.array([obs.shares_scale(b) for b in range(n_b)], dtype=np.bool_)
         red, green = (obs.bands.index(b) if b in obs.bands else -1 for b in _NONNEGATIVE_BANDS)
-        accumulate(obs.dn, obs.classes, obs.cloud_weight, obs.aot, w_date, days, obs.scale,
-                   obs.offset, uniform, red, green, _LAND, _AOT_CONSTANTS,
-                   reflectance, weight, date, flag, count, complete)
+        w_aot = None if obs.aot is None else aot_weight(obs.aot)
+        accumulate(obs.dn, obs.classes, obs.cloud_weight, w_aot, w_date, days, obs.scale,
+                   obs.offset, uniform, red, green, _LAND, reflectance, weight, date, flag, count,
+                   complete)
         others = np.flatnonzero(flag.reshape(-1) != _LAND)
         if others.size:
             flat = _Outputs(reflectance.reshape(n_b, ny * nx), date.reshape(-1),

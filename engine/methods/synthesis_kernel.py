@@ -31,9 +31,9 @@ SMALLEST_WEIGHT = float(np.finfo(np.float32).tiny)
 
 
 def _accumulate(
-    dn: Any, classes: Any, has_cloud_weight: bool, cloud_weight: Any, has_aot: bool, aot: Any,
-    w_date: Any, days: Any, scale: Any, offset: Any, uniform: Any, red: int, green: int,
-    land_code: int, aot_constants: Any,
+    dn: Any, classes: Any, has_cloud_weight: bool, cloud_weight: Any, has_aot: bool,
+    aot_weight: Any, w_date: Any, days: Any, scale: Any, offset: Any, uniform: Any, red: int,
+    green: int, land_code: int,
     reflectance: Any, weight: Any, date: Any, flag: Any, count: Any, complete: Any,
 ) -> None:
     """Weighted means of a block's usable land observations, and which observations are complete.
@@ -44,7 +44,7 @@ def _accumulate(
         has_cloud_weight: false when there is no W_cloud (1 everywhere).
         cloud_weight: float32 (T, Y, X) W_cloud (any shape without it).
         has_aot: false when no observation has AOT (W_aot is then 1).
-        aot: float32 (T, Y, X) aerosol optical thickness, NaN where unknown.
+        aot_weight: float32 (T, Y, X) W_aot (`synthesis.aot_weight`; any shape without it).
         w_date: float32 (T,) W_date; an observation with 0 is outside the window.
         days: float32 (T,) days from the central date.
         scale: float32 (T, B); reflectance = dn * scale + offset.
@@ -54,7 +54,6 @@ def _accumulate(
         red: index of the band that must not be negative on a land observation, -1 if none.
         green: the same for green.
         land_code: the ObsClass code of land.
-        aot_constants: float32 (TAU_MAX, 1 - W_MIN_AOT, W_MIN_AOT) of `synthesis.aot_weight`.
         reflectance: float32 (B, Y, X) output: the weighted mean reflectance where ``weight``
             is positive; elsewhere the offset (the caller's fallbacks overwrite it).
         weight: float32 (Y, X) output, the sum of the weights.
@@ -68,7 +67,6 @@ def _accumulate(
     n_t, n_b, ny, nx = dn.shape
     f32 = np.float32
     smallest = f32(SMALLEST_WEIGHT)
-    tau_max, aot_slope, aot_floor = aot_constants[0], aot_constants[1], aot_constants[2]
     low = np.empty(nx, dtype=np.uint16)  # lowest DN over the bands
     w = np.empty(nx, dtype=np.float32)
     n_land = np.empty(nx, dtype=np.uint16)
@@ -104,11 +102,7 @@ def _accumulate(
                     land &= f32(green_row[x]) * green_scale + green_offset >= 0
                 w_x = cloud_weight[t, y, x] * w_t if has_cloud_weight else w_t
                 if has_aot:
-                    # `synthesis.aot_weight`; "not >= 0" also turns an unknown (NaN) AOT into 0.
-                    ratio = aot[t, y, x] / tau_max
-                    ratio = ratio if ratio >= 0 else f32(0.0)
-                    ratio = min(ratio, f32(1.0))
-                    w_x = w_x * ((f32(1.0) - ratio) * aot_slope + aot_floor)
+                    w_x = w_x * aot_weight[t, y, x]
                 # A weight below the smallest normal float32 counts as 0 (its reciprocal would
                 # overflow), and a NaN one fails the test: it never reaches the sums.
                 land &= w_x >= smallest
@@ -156,7 +150,7 @@ _compiled = kernel(
     inputs(types.uint16, 4), inputs(types.uint8, 3), types.boolean, inputs(types.float32, 3),
     types.boolean, inputs(types.float32, 3), inputs(types.float32, 1), inputs(types.float32, 1),
     inputs(types.float32, 2), inputs(types.float32, 2), inputs(types.boolean, 1),
-    types.int64, types.int64, types.int64, inputs(types.float32, 1),
+    types.int64, types.int64, types.int64,
     outputs(types.float32, 3), outputs(types.float32, 2), outputs(types.float32, 2),
     outputs(types.uint8, 2), outputs(types.uint8, 2), outputs(types.boolean, 3),
 )(_accumulate)
@@ -165,12 +159,12 @@ _ABSENT = np.zeros((0, 0, 0), dtype=np.float32)
 
 def accumulate(
     dn: npt.NDArray[np.uint16], classes: npt.NDArray[np.uint8], cloud_weight: F32 | None,
-    aot: F32 | None, w_date: F32, days: F32, scale: F32, offset: F32,
-    uniform: npt.NDArray[np.bool_], red: int, green: int, land_code: int, aot_constants: F32,
+    aot_weight: F32 | None, w_date: F32, days: F32, scale: F32, offset: F32,
+    uniform: npt.NDArray[np.bool_], red: int, green: int, land_code: int,
     reflectance: F32, weight: F32, date: F32, flag: npt.NDArray[np.uint8],
     count: npt.NDArray[np.uint8], complete: npt.NDArray[np.bool_],
 ) -> None:
-    """Run the compiled `_accumulate`; None for a missing ``cloud_weight`` or ``aot``.
+    """Run the compiled `_accumulate`; None for a missing ``cloud_weight`` or ``aot_weight``.
 
     Inputs are made C-contiguous in their compiled dtypes (no copy when they already are);
     the outputs must be.
@@ -181,8 +175,8 @@ def accumulate(
     _compiled(
         c(dn, np.uint16), c(classes, np.uint8),
         cloud_weight is not None, _ABSENT if cloud_weight is None else c(cloud_weight, np.float32),
-        aot is not None, _ABSENT if aot is None else c(aot, np.float32),
+        aot_weight is not None, _ABSENT if aot_weight is None else c(aot_weight, np.float32),
         c(w_date, np.float32), c(days, np.float32), c(scale, np.float32), c(offset, np.float32),
-        c(uniform, np.bool_), red, green, land_code, c(aot_constants, np.float32),
+        c(uniform, np.bool_), red, green, land_code,
         reflectance, weight, date, flag, count, complete,
     )

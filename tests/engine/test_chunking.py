@@ -8,7 +8,6 @@ product must be byte-identical whatever chunk it was computed in.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from engine.load import CHUNK, chunk_for
 from engine.period import parse_period
 from engine.pipeline import Order, build_product, plan
 from tests.benchmarks import workload as wl
+from tests.folders import folder_files
 
 SIZE = 1536
 BANDS = ("blue", "green", "red", "nir")  # the bands every item must have
@@ -76,10 +76,6 @@ def test_an_unreadable_input_falls_back_to_the_default(tiled_1024: list[Normaliz
     assert chunk_for([broken, *tiled_1024[1:]], grid(10), list(BANDS)) == CHUNK
 
 
-def digest(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
-
-
 @pytest.mark.parametrize("method", ["synthesis", "median"])
 def test_the_chunk_does_not_change_the_product(tiled_1024: list[NormalizedItem], tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch,
@@ -91,4 +87,4 @@ def test_the_chunk_does_not_change_the_product(tiled_1024: list[NormalizedItem],
     monkeypatch.setattr(engine.pipeline, "chunk_for", lambda *args, **kwargs: 512)
     assert plan(order, tiled_1024).chunk == 512
     in_512 = build_product(order, tiled_1024, tmp_path / "512", product_id="p")
-    assert digest(in_1024) == digest(in_512)
+    assert folder_files(in_1024) == folder_files(in_512)
