@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from api.settings import Settings
-from api.sources import resolve_source
-from engine.errors import EngineError
+from api.sources import resolve_source, source_flavour
+from engine.errors import EngineError, InvalidParameter
+from engine.masks import chain
 from engine.methods import METHODS
 from engine.period import parse_period
 
@@ -32,6 +33,15 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
     if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
         raise UsageError(f"--bbox: {text!r} must satisfy -180 <= W < E <= 180, -90 <= S < N <= 90")
     return west, south, east, north
+
+
+def parse_cloud_mask(text: str) -> str:
+    """``auto`` or mask sources joined by ``+``, in canonical spelling (argparse's type)."""
+    try:
+        return chain.canonical(text)
+    except InvalidParameter as exc:
+        # argparse words it as "argument --cloud-mask: <this message>", exit code 2.
+        raise argparse.ArgumentTypeError(f"{exc.message} (got {text!r})") from None
 
 
 def _progress_bar(fraction: float, message: str) -> None:
@@ -78,15 +88,22 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     from engine.pipeline import Order, build_product, order_bands
 
     bands = order_bands([b for b in args.bands.split(",") if b.strip()])
+    flavour = source_flavour(args.source or settings.source)
+    if flavour is not None:  # else the engine checks it against the items it is given
+        try:
+            chain.resolve(args.cloud_mask, flavour)
+        except InvalidParameter as exc:
+            raise UsageError(f"--cloud-mask: {exc.message}") from None
     order = Order(
         bbox=parse_bbox(args.bbox), period=parse_period(args.period), method=args.method,
         bands=bands, resolution=args.resolution, epsg=args.crs,
-        cloud_dilation_m=args.cloud_dilation,
+        cloud_dilation_m=args.cloud_dilation, cloud_mask=args.cloud_mask,
     )
     items = _search(args, settings)
     out = build_product(order, items, Path(args.out), scheduler=settings.dask_scheduler,
                         progress=None if args.quiet else _progress_bar,
-                        gdal_options=settings.gdal_options or None)
+                        gdal_options=settings.gdal_options or None,
+                        mask_cache=settings.masks_dir)
     print(out)
     return 0
 
@@ -133,6 +150,10 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--resolution", type=int, default=10, choices=(10, 20, 60))
     build.add_argument("--crs", type=int, default=None, help="EPSG code (default: UTM zone)")
     build.add_argument("--cloud-dilation", type=float, default=0.0, help="metres")
+    build.add_argument(
+        "--cloud-mask", type=parse_cloud_mask, default=chain.DEFAULT, metavar="CHAIN",
+        help=f"which masks say cloud: {chain.DEFAULT}, or sources from "
+        f"{', '.join(chain.SOURCES)} joined by '+' (default: %(default)s)")
     build.add_argument("--out", required=True, help="product folder to create")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     build.set_defaults(run=cmd_build)

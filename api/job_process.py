@@ -54,8 +54,8 @@ def _die_with_parent() -> None:
 
 
 def _child(order: Order, items: Sequence[NormalizedItem], out_dir: str, product_id: str,
-           scheduler: str | None, gdal_options: Mapping[str, Any] | None, nice: int,
-           messages: Any, cancel: Any) -> None:
+           scheduler: str | None, gdal_options: Mapping[str, Any] | None,
+           mask_cache: str | None, nice: int, messages: Any, cancel: Any) -> None:
     _die_with_parent()
     # Added to the server's own niceness (the job thread that starts the child runs at the
     # server's), before any thread starts: dask's and GDAL's threads inherit it.
@@ -65,6 +65,7 @@ def _child(order: Order, items: Sequence[NormalizedItem], out_dir: str, product_
     try:
         path = build_product(order, items, Path(out_dir), product_id=product_id,
                              scheduler=scheduler, cancel=cancel, gdal_options=gdal_options,
+                             mask_cache=mask_cache,
                              progress=lambda f, m: messages.put(("progress", f, m)))
         messages.put(("done", str(path), ""))
     except (EngineError, CatalogError) as exc:  # InvalidParameter is sent as EngineError
@@ -85,6 +86,7 @@ def build_in_process(
     progress: Callable[[float, str], None],
     cancelled: Callable[[], bool],
     nice: int = 0,
+    mask_cache: Path | None = None,
 ) -> Path:
     """Run `engine.pipeline.build_product` in a child process; same result, same errors.
 
@@ -98,6 +100,7 @@ def build_in_process(
         progress: called with (fraction, message) as the child reports.
         cancelled: polled; when it turns true the child is asked to stop.
         nice: added to the child's niceness, so that it yields the CPU to the server.
+        mask_cache: the folder of computed cloud masks, shared by builds.
 
     Raises:
         Cancelled, NoObservations, EngineError, CatalogError: as the engine raised them.
@@ -110,7 +113,8 @@ def build_in_process(
     child = context.Process(
         target=_child, name=f"l3a-job-{product_id}", daemon=True,
         args=(order, list(items), str(out_dir), product_id, scheduler,
-              dict(gdal_options) if gdal_options else None, nice, messages, cancel),
+              dict(gdal_options) if gdal_options else None,
+              str(mask_cache) if mask_cache else None, nice, messages, cancel),
     )
     child.start()
     try:

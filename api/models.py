@@ -1,9 +1,9 @@
 """Request and response bodies of the HTTP API (pydantic, at the boundary only).
 
 Requests forbid unknown fields (``extra="forbid"``): a misspelled input is a 422 naming it,
-not a silently ignored option. The ``method`` and ``bands`` enums are generated from the
-engine's registries, so the OpenAPI document and ``GET /processes/mosaic`` list exactly what
-the engine accepts.
+not a silently ignored option. The ``method``, ``bands`` and ``cloud_mask`` enums are generated
+from the engine's registries, so the OpenAPI document and ``GET /processes/mosaic`` list
+exactly what the engine accepts.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from catalog.model import BAND_ID
 from engine.errors import InvalidParameter
 from engine.grid import RESOLUTIONS
+from engine.masks import chain
 from engine.methods import DESCRIPTIONS, METHODS
 from engine.pipeline import DEFAULT_BANDS, order_bands
 
@@ -25,6 +26,16 @@ _REQUEST = ConfigDict(extra="forbid", allow_inf_nan=False)
 Position = Annotated[list[float], Field(min_length=2, max_length=3)]
 Ring = Annotated[list[Position], Field(min_length=4, max_length=10_000)]
 BandName = Annotated[str, Field(json_schema_extra={"enum": list(BAND_ID)})]
+#: One line per ``cloud_mask`` source (`engine.masks.chain`), for the process description.
+CLOUD_MASK_SOURCES = {
+    "auto": "the best chain measured for the source's mask flavour ("
+    + ", ".join(f"{flavour.value} sources: {name}" for flavour, name in chain.AUTO.items())
+    + ")",
+    "scl": "Sen2Cor's scene classification (Sen2Cor sources only)",
+    "maja": "MAJA's cloud mask (MAJA sources only)",
+    "cnn": "a convolutional network's cloud and shadow mask, computed from each scene",
+    "temporal": "a multi-temporal screen of each pixel's observations",
+}
 
 
 class Polygon(BaseModel):
@@ -81,6 +92,15 @@ class MosaicInputs(BaseModel):
     cloud_dilation: float = Field(
         0.0, ge=0, le=2000, description="Grow cloud masks by this distance, metres."
     )
+    cloud_mask: str = Field(
+        chain.DEFAULT, min_length=1, max_length=64,
+        description="Which masks say cloud: 'auto', or mask sources joined by '+' in any order "
+        "and case (the enum lists the canonical spellings). A pixel is cloud where any source "
+        "of the chain says so, and the source's own mask (scl or maja) always takes part, so "
+        "'cnn' alone adds the CNN to it. Sources: " + "; ".join(
+            f"{k}: {v}" for k, v in CLOUD_MASK_SOURCES.items()),
+        json_schema_extra={"enum": list(chain.choices())},
+    )
 
     @field_validator("method")
     @classmethod
@@ -88,6 +108,14 @@ class MosaicInputs(BaseModel):
         if value not in METHODS:
             raise ValueError(f"{value!r} is not one of {', '.join(METHODS)}")
         return value
+
+    @field_validator("cloud_mask")
+    @classmethod
+    def _known_cloud_mask(cls, value: str) -> str:
+        try:
+            return chain.canonical(value)
+        except InvalidParameter as exc:  # pydantic names the field itself
+            raise ValueError(exc.message) from None
 
     @field_validator("bands")
     @classmethod

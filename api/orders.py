@@ -8,7 +8,14 @@ the catalogue name. Every refusal is an `InvalidParameter` naming the input, ans
 Identical orders are recognised by a hash of the *normalized* inputs: bands lowercased (their
 order kept: it is the order of the product's assets), the period label re-written by
 `parse_period` (``2024-q3`` and ``2024-Q3`` are one order), the bbox rounded to 1e-6 degree
-(about 0.1 m), the CRS resolved to the EPSG code the engine would pick.
+(about 0.1 m), the CRS resolved to the EPSG code the engine would pick, the cloud mask chain
+spelled canonically (``CNN+scl`` is ``scl+cnn``; ``auto`` stays ``auto``: what it stands for
+is the engine's to settle, and the product's item records the chain it used).
+
+The ``cloud_mask`` is checked against the source's mask flavour when the source says it before
+any search (`api.sources.source_flavour`: ``maja`` on the Sen2Cor demo is refused at once);
+for a STAC API URL or an item file the engine checks it against the items at plan time, and
+the job fails with a message naming ``cloud_mask``.
 """
 
 from __future__ import annotations
@@ -23,8 +30,10 @@ from pyproj import Geod
 
 from api.models import MosaicInputs, Polygon
 from api.settings import Settings
+from api.sources import source_flavour
 from engine.errors import InvalidParameter
 from engine.grid import output_grid
+from engine.masks import chain
 from engine.period import Period, parse_period
 from engine.pipeline import Order
 
@@ -48,6 +57,8 @@ class NormalizedOrder:
     max_cloud: float | None = None
     cloud_dilation: float = 0.0
     geometry: dict[str, Any] | None = None
+    #: Orders stored before the field existed read as ``auto``, the engine's default then.
+    cloud_mask: str = chain.DEFAULT
 
     def to_json(self) -> dict[str, Any]:
         """Return a JSON-ready dict (lists, not tuples)."""
@@ -75,6 +86,7 @@ class NormalizedOrder:
             bbox=self.bbox, period=parse_period(self.period), method=self.method,
             bands=self.bands, resolution=self.resolution, epsg=self.epsg,
             cloud_dilation_m=self.cloud_dilation, geometry=self.geometry,
+            cloud_mask=self.cloud_mask,
         )
 
 
@@ -95,11 +107,12 @@ def normalize(inputs: MosaicInputs, settings: Settings, today: date | None = Non
         )
     period = _period(inputs.period, today or datetime.now(UTC).date())
     epsg = _epsg(bbox, inputs.resolution, inputs.crs, area)
+    source = _source(inputs.source, settings)
     return NormalizedOrder(
         bbox=bbox, period=period.label, method=inputs.method, bands=tuple(inputs.bands),
-        resolution=inputs.resolution, epsg=epsg, source=_source(inputs.source, settings),
+        resolution=inputs.resolution, epsg=epsg, source=source,
         max_cloud=inputs.max_cloud, cloud_dilation=float(inputs.cloud_dilation),
-        geometry=geometry,
+        geometry=geometry, cloud_mask=_cloud_mask(inputs.cloud_mask, source, settings),
     )
 
 
@@ -193,6 +206,20 @@ def _source(name: str | None, settings: Settings) -> str:
     raise InvalidParameter(
         "source", f"unknown source {name!r}: choose from {', '.join(sorted(allowed))}{hint}"
     )
+
+
+def _cloud_mask(value: str, source: str, settings: Settings) -> str:
+    """Return ``value`` (`MosaicInputs` spelled it canonically) if the source may take it.
+
+    Raises:
+        InvalidParameter: the source's flavour is known and rules it out (``maja`` on Sen2Cor
+            items).
+
+    """
+    flavour = source_flavour(source_target(source, settings))
+    if flavour is not None:
+        chain.resolve(value, flavour)
+    return value
 
 
 def source_target(name: str, settings: Settings) -> str:

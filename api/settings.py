@@ -97,6 +97,11 @@ class Settings(BaseSettings):
         return self.data_dir / "products"
 
     @property
+    def masks_dir(self) -> Path:
+        """Computed cloud masks (CNN), kept for later orders over the same scenes."""
+        return self.data_dir / "masks"
+
+    @property
     def jobs_db(self) -> Path:
         """The SQLite job store."""
         return self.data_dir / "jobs.sqlite3"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from catalog.demo import ensure_demo
+from catalog.model import MaskFlavour
+from catalog.presets import PRESETS
 
 DEMO = "demo"
 
@@ -14,3 +16,16 @@ def resolve_source(name: str, data_dir: Path) -> str:
     if name == DEMO:
         return str(ensure_demo(Path(data_dir)))
     return name
+
+
+def source_flavour(target: str) -> MaskFlavour | None:
+    """The mask flavour of a catalogue's items when it is known before searching, else None.
+
+    ``target`` is what `catalog.search` is given (after `api.orders.source_target`). Known:
+    the embedded demo (`ensure_demo` writes its default, Sen2Cor, flavour) and the presets
+    (every one is a Sen2Cor archive, `catalog.presets`). A STAC API URL or an item file may
+    hold either flavour: None, and the engine checks the order against the items it finds.
+    """
+    if target == DEMO or target in PRESETS:
+        return MaskFlavour.SCL
+    return None

@@ -162,7 +162,7 @@ class WorkerPool:
             engine_order, items, staging / "product", product_id=job_id,
             scheduler=self.settings.dask_scheduler, progress=progress,
             cancelled=cancel.is_set, gdal_options=self.settings.gdal_options or None,
-            nice=self.settings.build_nice,
+            nice=self.settings.build_nice, mask_cache=self.settings.masks_dir,
         )
         if cancel.is_set():  # DELETE came after the last block: do not publish
             raise Cancelled("cancelled before publication")

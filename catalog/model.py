@@ -117,13 +117,15 @@ class Masks:
     """The mask assets of one item, by flavour.
 
     SCL: ``scl`` is set. MAJA: ``clm`` (bit 0 cloud/shadow) and ``mg2`` (bit 0 water,
-    bit 2 snow) are set.
+    bit 2 snow) are set. ``cnn`` is never set by a catalogue: the engine computes it
+    (`engine.masks.cnn`) and hands the loader a copy of the item that names it.
     """
 
     flavour: MaskFlavour
     scl: RasterAsset | None = None
     clm: RasterAsset | None = None
     mg2: RasterAsset | None = None
+    cnn: RasterAsset | None = None
 
 
 @dataclass(frozen=True)

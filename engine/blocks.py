@@ -7,7 +7,7 @@ hands them a `BlockContext` with everything that is not pixels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,10 @@ from rasterio.warp import transform_geom
 from catalog.model import Grid, MaskFlavour
 from engine import cloud_weight
 from engine.acquisitions import merge_first_valid
-from engine.masks import classify_scl, dilate_clouds, scl_from_maja
+from engine.masks import SCL_ADDED_CLOUD, classify_scl, dilate_clouds, scl_from_maja
+from engine.masks.chain import MaskChain
+from engine.masks.cnn import add_cnn_clouds
+from engine.masks.temporal import TemporalParams, temporal_screen
 from engine.methods.base import F32, U8, Method, ObsClass, Observations
 
 
@@ -31,6 +34,9 @@ class BlockContext:
     bands: tuple[str, ...]  # loaded bands, axis B of the DN
     output_bands: tuple[int, ...]  # indices into ``bands`` of the ordered bands
     flavour: MaskFlavour
+    #: Which masks say "cloud". Its native mask is the first asset(s) of the mask block (SCL,
+    #: or MAJA's CLM and MG2); with ``chain.cnn`` the network's mask is the last.
+    chain: MaskChain
     groups: tuple[tuple[int, ...], ...]  # observation indices of each acquisition
     scale: F32  # (T, B) per merged observation
     offset: F32  # (T, B)
@@ -43,6 +49,7 @@ class BlockContext:
     grid_transform: tuple[float, float, float, float, float, float] | None = None
     gs: F32 | None = None  # (T, Yc, Xc) small-sigma cloud field, for methods that need it
     gl: F32 | None = None
+    temporal: TemporalParams = field(default_factory=TemporalParams)
 
     @property
     def overlap(self) -> int:
@@ -62,8 +69,11 @@ def _trim(array: npt.NDArray[Any], overlap: int) -> npt.NDArray[Any]:
 def classes_and_scl(masks: npt.NDArray[Any], ctx: BlockContext) -> tuple[U8, U8]:
     """Classes and SCL-like values (T_items, Y, X) of a mask block (T_items, M, Y, X).
 
-    The block may carry ``ctx.overlap`` pixels of margin (for cloud dilation); the result is
-    trimmed to the core block.
+    The item's own mask, then the clouds of the chain's other per-scene sources (the CNN),
+    then the cloud dilation. Wherever a source other than the item's own mask adds a cloud,
+    the SCL-like value becomes "cloud, high probability", so that the composite's S2GM rules,
+    which read the SCL, reject it too. The block may carry ``ctx.overlap`` pixels of margin
+    (for cloud dilation); the result is trimmed to the core block.
     """
     if ctx.flavour is MaskFlavour.SCL:
         scl = masks[:, 0]
@@ -75,12 +85,33 @@ def classes_and_scl(masks: npt.NDArray[Any], ctx: BlockContext) -> tuple[U8, U8]
         # the reflectance (checked later), so here every pixel counts as observed.
         scl = scl_from_maja(clm, mg2)
         classes = classify_scl(scl)
+    native = classes
+    if ctx.chain.cnn:
+        classes = add_cnn_clouds(classes, masks[:, -1])
     if ctx.dilation_px:
-        before = classes
         classes = dilate_clouds(classes, ctx.dilation_px)
-        # Pixels the dilation made cloudy read as "cloud, high probability" downstream too.
-        scl = np.where(classes != before, np.uint8(9), scl)
+    if classes is not native:
+        scl = np.where(classes != native, np.uint8(SCL_ADDED_CLOUD), scl)
     return _trim(classes, ctx.overlap), _trim(scl, ctx.overlap)
+
+
+def screen_in_time(classes: U8, scl: U8, dn: npt.NDArray[np.uint16],
+                   ctx: BlockContext) -> tuple[U8, U8]:
+    """The chain's multi-temporal screen over merged observations, when it has one.
+
+    Runs after the same-acquisition merge (one observation per date), on the reflectance of
+    the bands the screen reads (`engine.pipeline` loads them). Observations it rejects become
+    CLOUD, and "cloud, high probability" in the SCL-like values.
+    """
+    if not ctx.chain.temporal:
+        return classes, scl
+
+    obs = Observations(dn=dn, scale=ctx.scale, offset=ctx.offset, bands=ctx.bands,
+                       classes=classes, scl=scl, days=ctx.days)
+    swir = obs.reflectance("swir16") if "swir16" in ctx.bands else None
+    screened = temporal_screen(classes, ctx.days, obs.reflectance("blue"),
+                               obs.reflectance("nir"), swir, ctx.temporal)
+    return screened, np.where(screened != classes, np.uint8(SCL_ADDED_CLOUD), scl)
 
 
 def coarse_cloud_block(masks: npt.NDArray[Any], ctx: BlockContext) -> F32:
@@ -116,6 +147,7 @@ def reduce_block(
     scl = merge_first_valid(scl, has_data, groups)
     merged_has_data = merge_first_valid(has_data, has_data, groups)
     classes = np.where(merged_has_data, classes, np.uint8(ObsClass.NODATA))
+    classes, scl = screen_in_time(classes, scl, dn_merged, ctx)
 
     aot_values: F32 | None = None
     if aot is not None and ctx.aot_scale is not None:

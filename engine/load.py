@@ -260,12 +260,12 @@ def _href(asset: RasterAsset) -> str:
 
 
 def asset_of(item: NormalizedItem, name: str) -> RasterAsset | None:
-    """The asset behind a loader name: a band's common name, ``scl``, ``clm``, ``mg2``, ``aot``."""
+    """The asset behind a loader name: a band, ``scl``, ``clm``, ``mg2``, ``cnn``, ``aot``."""
     if name in item.bands:
         return item.bands[name]
     if name == "aot":
         return item.aot
-    return getattr(item.masks, name, None) if name in ("scl", "clm", "mg2") else None
+    return getattr(item.masks, name, None) if name in ("scl", "clm", "mg2", "cnn") else None
 
 
 def chunk_for(items: Sequence[NormalizedItem], grid: Grid, assets: Sequence[str], *,

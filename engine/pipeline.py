@@ -9,6 +9,8 @@ by the chunk, not by the area.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -17,9 +19,11 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
+from dask.base import compute as dask_compute
+from dask.delayed import delayed
 from distributed import Client, as_completed
 
-from catalog.model import BAND_ID, Grid, MaskFlavour, NormalizedItem
+from catalog.model import BAND_ID, Grid, MaskFlavour, NormalizedItem, RasterAsset
 from catalog.normalize import BOA_OFFSET, MAJA_NODATA
 from catalog.normalize import REFLECTANCE_SCALE as L2A_REFLECTANCE_SCALE
 from engine import cloud_weight
@@ -29,6 +33,8 @@ from engine.cluster import get_client
 from engine.errors import Cancelled, InvalidParameter, NoObservations
 from engine.grid import output_grid
 from engine.load import CHUNK, CLOUD_CHUNK, chunk_for, load_assets, new_load_key
+from engine.masks import chain as mask_chain
+from engine.masks import cnn
 from engine.methods import get_method
 from engine.methods.base import Method
 from engine.period import Period
@@ -58,6 +64,8 @@ class Order:
     resolution: int = 10
     epsg: int | None = None
     cloud_dilation_m: float = 0.0
+    #: Which masks say "cloud" (`engine.masks.chain`): ``auto``, or sources joined by ``+``.
+    cloud_mask: str = "auto"
     #: Exact output bounds in the CRS of ``epsg`` (optional; the bbox is then only a footprint).
     bounds: tuple[float, float, float, float] | None = None
     #: A GeoJSON Polygon in lon/lat inside the bbox: pixels outside it are nodata.
@@ -73,6 +81,7 @@ class Order:
             "resolution": self.resolution,
             "epsg": self.epsg,
             "cloud_dilation_m": self.cloud_dilation_m,
+            "cloud_mask": self.cloud_mask,
             "bounds": list(self.bounds) if self.bounds else None,
             "geometry": self.geometry,
         }
@@ -108,6 +117,9 @@ class Plan:
     cloud_masks: da.Array  # chunked in whole 240 m cells, for the cloud-field pass
     aot: da.Array | None
     layer_keys: list[str] = field(default_factory=list)
+    #: The CNN masks the loads read, each (item, cached file), to compute where missing.
+    cnn_masks: tuple[tuple[NormalizedItem, Path], ...] = ()
+    cnn_window: cnn.CnnWindow | None = None
 
     @property
     def chunk(self) -> int:
@@ -149,15 +161,31 @@ def _scale_offset(
     return scale, offset
 
 
+def _with_cnn_masks(items: Sequence[NormalizedItem], window: cnn.CnnWindow,
+                    folder: Path) -> tuple[list[NormalizedItem], list[Path]]:
+    """Copies of the items whose ``masks.cnn`` names their cached CNN mask, and the paths."""
+    paths = [cnn.cache_path(folder, item, window, cnn.model_bands(item)) for item in items]
+    named = [replace(item, masks=replace(item.masks, cnn=RasterAsset(
+        key=cnn.ASSET, href=str(path), nodata=cnn.NODATA, dtype="uint8", grid=window.grid)))
+        for item, path in zip(items, paths, strict=True)]
+    return named, paths
+
+
 def plan(order: Order, items: Sequence[NormalizedItem],
-         gdal_options: Mapping[str, Any] | None = None) -> Plan:
-    """Check the order against its items and build the lazy arrays (no pixel is read)."""
+         gdal_options: Mapping[str, Any] | None = None,
+         mask_cache: Path | None = None) -> Plan:
+    """Check the order against its items and build the lazy arrays (no pixel is read).
+
+    ``mask_cache`` is the folder of computed masks (CNN masks, `engine.masks.cnn`); a chain
+    with the CNN needs one. `compute_masks` fills it before the arrays are computed.
+    """
     grid = output_grid(order.bbox, order.resolution, order.epsg, order.bounds)
     items = select_observations(items, order.period)
     if not items:
         raise NoObservations(f"no scene in the window of {order.period.label} over the bbox")
     method = get_method(order.method, order.period)
     flavour = _flavour(items)
+    chain = mask_chain.resolve(order.cloud_mask, flavour)
     available = {band for item in items for band in item.bands}
     missing = [band for band in order.bands if band not in available]
     if missing:
@@ -165,6 +193,12 @@ def plan(order: Order, items: Sequence[NormalizedItem],
     # Extra bands help a method choose (the composite's indices); a source without them
     # loads what it has, and the method says whether that is enough.
     extra = [band for band in method.extra_bands if band in available]
+    if chain.temporal:
+        lacking = [band for band in mask_chain.TEMPORAL_BANDS[:2] if band not in available]
+        if lacking:
+            raise InvalidParameter(mask_chain.FIELD,
+                                   f"temporal needs {', '.join(lacking)}, which no scene has")
+        extra += [band for band in mask_chain.TEMPORAL_BANDS if band in available]
     bands = tuple(dict.fromkeys((*order.bands, *extra)))
     groups = acquisition_groups([item.acquisition_key for item in items])
     scale, offset = _scale_offset(items, groups, bands, flavour)
@@ -186,6 +220,7 @@ def plan(order: Order, items: Sequence[NormalizedItem],
         offset=offset,
         days=days,
         aot_scale=aot_scale,
+        chain=chain,
         dilation_px=dilation_px,
         factor=cloud_weight.coarse_factor(order.resolution),
         footprint=footprint_in_grid(order.geometry, grid) if order.geometry else None,
@@ -204,6 +239,14 @@ def plan(order: Order, items: Sequence[NormalizedItem],
                          gdal_options=gdal_options, load=load)
         dn = da.map_blocks(_maja_to_offset_dn, dn, dtype=np.uint16)
         mask_assets = ["clm", "mg2"]
+    window: cnn.CnnWindow | None = None
+    cnn_paths: list[Path] = []
+    if chain.cnn:
+        if mask_cache is None:
+            raise ValueError("a cloud mask chain with the CNN needs a mask cache folder")
+        window = cnn.window_for(grid)
+        items, cnn_paths = _with_cnn_masks(items, window, mask_cache)
+        mask_assets.append(cnn.ASSET)
     masks = load_assets(items, grid, mask_assets, dtype="uint8", chunk=chunk,
                         gdal_options=gdal_options, load=load)
     cloud_masks = load_assets(items, grid, mask_assets, dtype="uint8", chunk=CLOUD_CHUNK,
@@ -211,7 +254,8 @@ def plan(order: Order, items: Sequence[NormalizedItem],
     aot = load_assets(items, grid, ["aot"], resampling="nearest", chunk=chunk,
                       gdal_options=gdal_options, load=load) if has_aot else None
     keys = [*order.bands, *(q.key for q in method.quality)]
-    return Plan(order, grid, items, method, context, dn, masks, cloud_masks, aot, keys)
+    return Plan(order, grid, items, method, context, dn, masks, cloud_masks, aot, keys,
+                tuple(zip(items, cnn_paths, strict=True)) if chain.cnn else (), window)
 
 
 def _maja_to_offset_dn(dn: np.ndarray) -> np.ndarray:
@@ -236,6 +280,43 @@ def _compute(array: da.Array, client: Client | None) -> np.ndarray:
     if client is None:
         return np.asarray(array.compute(scheduler="threads"))
     return np.asarray(client.compute(array).result())
+
+
+def compute_masks(p: Plan, client: Client | None, gdal_options: Mapping[str, Any] | None = None,
+                  report: Progress | None = None, cancel: threading.Event | None = None,
+                  ) -> int:
+    """Pass 0: the CNN masks the plan reads that are not cached yet; how many were computed.
+
+    One task per item, each reading its bands on the coarse window and running the network
+    on one thread: on a cluster, workers compute them like any other task; locally, a dask
+    threaded pool of the machine's cores.
+    """
+    window = p.cnn_window
+    missing = [(item, path) for item, path in p.cnn_masks if not cnn.is_readable(path)]
+    if window is None or not missing:
+        return 0
+    tell = report or (lambda fraction, message: None)
+    tasks = [delayed(cnn.mask_item, pure=False)(item, window, path, gdal_options)
+             for item, path in missing]
+    if client is None:
+        # In rounds of the pool's size, so that progress and cancellation are seen.
+        step = max(1, os.cpu_count() or 1)
+        for start in range(0, len(tasks), step):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled by the caller")
+            dask_compute(*tasks[start:start + step], scheduler="threads", num_workers=step)
+            tell(min(start + step, len(tasks)) / len(tasks),
+                 f"cloud masks {min(start + step, len(tasks))}/{len(tasks)}")
+        return len(tasks)
+    futures = client.compute(tasks)
+    try:
+        for done, _ in enumerate(as_completed(futures, loop=client.loop), start=1):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled by the caller")
+            tell(done / len(tasks), f"cloud masks {done}/{len(tasks)}")
+    finally:
+        client.cancel(futures)
+    return len(tasks)
 
 
 def cloud_fields(p: Plan, client: Client | None) -> Plan:
@@ -305,11 +386,14 @@ def build_product(
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
     gdal_options: Mapping[str, Any] | None = None,
+    mask_cache: Path | str | None = None,
 ) -> Path:
     """Build a product folder (COGs + item.json) at ``out_dir``, atomically.
 
     ``scheduler`` is a dask.distributed address (None: a local cluster); ``gdal_options``
-    are layered over `engine.load.GDAL_ENV` for every read, on every worker.
+    are layered over `engine.load.GDAL_ENV` for every read, on every worker. ``mask_cache``
+    keeps computed cloud masks (`engine.masks.cnn`) for later builds over the same scenes
+    (on a cluster, a folder every worker sees); None: a temporary folder for this build.
 
     Raises:
         NoObservations: no item in the period's window.
@@ -317,18 +401,29 @@ def build_product(
         Cancelled: ``cancel`` was set; nothing is left at ``out_dir``.
 
     """
-    report = progress or (lambda fraction, message: None)
-    out_dir = Path(out_dir)
+    with tempfile.TemporaryDirectory(prefix="l3a-masks-") as scratch:
+        return _build(order, items, Path(out_dir), product_id, scheduler,
+                      progress or (lambda fraction, message: None), cancel, gdal_options,
+                      Path(mask_cache) if mask_cache is not None else Path(scratch))
+
+
+def _build(order: Order, items: Sequence[NormalizedItem], out_dir: Path,
+           product_id: str | None, scheduler: str | None, report: Progress,
+           cancel: threading.Event | None, gdal_options: Mapping[str, Any] | None,
+           mask_cache: Path) -> Path:
     client = get_client(scheduler) if scheduler else None
-    p = plan(order, items, gdal_options)
+    p = plan(order, items, gdal_options, mask_cache)
     report(0.02, f"{len(p.items)} scenes, grid {p.grid.shape[1]} x {p.grid.shape[0]}")
+    compute_masks(p, client, gdal_options,
+                  lambda fraction, message: report(0.02 + 0.08 * fraction, message), cancel)
     p = cloud_fields(p, client)
     report(0.1, "cloud weights ready" if p.method.needs_cloud_weight else "loading")
     result = result_array(p)
     item = product_item(
         product_id=product_id or out_dir.name, grid=p.grid, period=order.period,
         method=order.method, bands=order.bands, quality=p.method.quality, inputs=p.items,
-        parameters=order.parameters(), geometry=order.geometry,
+        parameters={**order.parameters(), "cloud_mask_chain": p.context.chain.name},
+        geometry=order.geometry,
     )
     with ProductWriter(out_dir, p.grid, layer_specs(p), block=p.chunk) as writer:
         _compute_into(result, writer, client, report, cancel)
@@ -394,8 +489,15 @@ def _compute_into(result: da.Array, writer: ProductWriter, client: Client | None
 
 
 def compute_layers(order: Order, items: Sequence[NormalizedItem],
-                   scheduler: str | None = None) -> tuple[list[str], np.ndarray, Plan]:
-    """The output layers in memory, for tests and quality benchmarks: (keys, (L, Y, X), plan)."""
+                   scheduler: str | None = None, mask_cache: Path | None = None,
+                   ) -> tuple[list[str], np.ndarray, Plan]:
+    """The output layers in memory, for tests and quality benchmarks: (keys, (L, Y, X), plan).
+
+    CNN masks are cached in ``mask_cache``, by default a temporary folder of this call.
+    """
     client = get_client(scheduler) if scheduler else None
-    p = cloud_fields(plan(order, items), client)
-    return p.layer_keys, _compute(result_array(p), client), p
+    with tempfile.TemporaryDirectory(prefix="l3a-masks-") as scratch:
+        p = plan(order, items, mask_cache=mask_cache or Path(scratch))
+        compute_masks(p, client)
+        p = cloud_fields(p, client)
+        return p.layer_keys, _compute(result_array(p), client), p

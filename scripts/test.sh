@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install everything the tests need on a fresh Debian machine (Python 3.11), then run them.
+# Install everything the tests need on a fresh Debian machine (Python >= 3.11), then run them.
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh tests/engine -x`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,5 +10,5 @@ if ! command -v chromium >/dev/null 2>&1; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
 fi
-python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
-exec python3 -m pytest "$@"
+source scripts/venv.sh '[test]'
+exec python -m pytest "$@"

@@ -52,12 +52,35 @@ async function describeProcess() {
     label.append(box, ` ${band}`);
     return label;
   }));
+  describeCloudMask(inputs.cloud_mask);
   const resolutions = inputs.resolution.schema.enum;
   if (resolutions) {
     const current = $("resolution").value;
     $("resolution").replaceChildren(...resolutions.map((r) => new Option(`${r} m`, String(r))));
     $("resolution").value = resolutions.map(String).includes(current) ? current : resolutions[0];
   }
+}
+
+/** The cloud mask picker: the API's canonical chains (auto first), each explained. */
+function describeCloudMask(input) {
+  const chains = input.schema.enum;
+  const text = input.description || "";
+  const at = text.lastIndexOf("Sources: ");
+  const help = at < 0 ? {} : Object.fromEntries(
+    text.slice(at + "Sources: ".length).split("; ").map((part) => {
+      const colon = part.indexOf(": ");
+      return [part.slice(0, colon), part.slice(colon + 2)];
+    }),
+  );
+  const select = $("cloud-mask");
+  select.replaceChildren(...chains.map((c) => new Option(c, c)));
+  select.value = chains.includes(input.schema.default) ? input.schema.default : chains[0];
+  const explain = () => {
+    $("cloud-mask-help").textContent = select.value.split("+")
+      .map((source) => (help[source] ? `${source}: ${help[source]}` : source)).join("; ");
+  };
+  select.addEventListener("change", explain);
+  explain();
 }
 
 function clearErrors() {
@@ -67,10 +90,13 @@ function clearErrors() {
 
 function showError(message, field) {
   $("order-error").textContent = message;
-  const target = { bbox: "west", period: "period-kind", bands: "bands" }[field] || field;
+  const target = { bbox: "west", period: "period-kind", bands: "bands",
+    cloud_mask: "cloud-mask" }[field] || field;
   const element = target && $(target);
   if (element) {
     element.setAttribute("aria-invalid", "true");
+    const folded = element.closest("details");  // e.g. the cloud mask, under "More"
+    if (folded) folded.open = true;
     element.focus?.();
   }
 }
@@ -86,7 +112,7 @@ async function submitOrder(event) {
   if (!bands.length) return showError("Choose at least one band.", "bands");
   const inputs = {
     bbox, period, method: $("method").value, bands,
-    resolution: Number.parseInt($("resolution").value, 10),
+    resolution: Number.parseInt($("resolution").value, 10), cloud_mask: $("cloud-mask").value,
   };
   $("order").disabled = true;
   $("job").dataset.status = "submitting";

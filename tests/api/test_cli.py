@@ -46,6 +46,24 @@ def test_build_writes_a_valid_product_with_a_progress_bar(small_demo: Path,
         assert valid, errors
 
 
+def test_build_takes_a_cloud_mask_in_any_spelling_and_records_it(small_demo: Path,
+                                                                  tmp_path: Path) -> None:
+    out = tmp_path / "product"
+    done = l3a("build", "--source", str(small_demo), "--bbox", BBOX, "--period", "2024-07",
+               "--bands", "red", "--resolution", "60", "--cloud-mask", "SCL", "--quiet",
+               "--out", str(out), data_dir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    parameters = json.loads((out / "item.json").read_text())["properties"]["l3a:parameters"]
+    assert parameters["cloud_mask"] == "scl"
+
+
+def test_build_help_lists_the_cloud_mask_sources(tmp_path: Path) -> None:
+    done = l3a("build", "--help", data_dir=tmp_path)
+    assert done.returncode == 0
+    assert "--cloud-mask" in done.stdout and "default: auto" in done.stdout
+    assert "scl, maja, cnn, temporal" in " ".join(done.stdout.split())
+
+
 def test_search_lists_the_demo_items_as_json(small_demo: Path, tmp_path: Path) -> None:
     done = l3a("search", "--source", str(small_demo), "--bbox", BBOX, "--period", "2024-07",
                "--json", data_dir=tmp_path)
@@ -65,6 +83,13 @@ def test_search_lists_the_demo_items_as_json(small_demo: Path, tmp_path: Path) -
         (["--period", "2020-01"], "no scene"),
         (["--bands", "red,ultraviolet"], "bands"),
         (["--method", "mean"], "invalid choice"),
+        (["--cloud-mask", "fog"], "--cloud-mask"),
+        (["--cloud-mask", "scl+maja"], "--cloud-mask"),
+        (["--cloud-mask", ""], "--cloud-mask"),
+        # An item file says its flavour only to the engine, which names the order's field.
+        (["--cloud-mask", "maja"], "cloud_mask: maja masks are not in this source"),
+        # The demo is Sen2Cor's: refused before any search.
+        (["--source", "demo", "--cloud-mask", "maja+cnn"], "--cloud-mask: maja"),
     ],
 )
 def test_bad_arguments_end_with_one_line_and_exit_2(small_demo: Path, tmp_path: Path,

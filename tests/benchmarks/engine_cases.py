@@ -7,7 +7,12 @@ Cases:
 - ``decode``: the decode floor, every input read once with rasterio, one thread per core;
 - ``handwritten_mean`` / ``handwritten_median``: what users write today with stackstac and
   xarray (default float64 stack, SCL mask with ``where``, reduce over time);
-- ``synthesis``, ``composite``, ``median``: l3a end to end, COGs written.
+- ``synthesis``, ``composite``, ``median``: l3a end to end, COGs written, with the items'
+  own mask (SCL);
+- ``synthesis_auto_cold``: the synthesis with the default mask chain (``auto``), its CNN
+  masks computed in the build;
+- ``synthesis_auto_cached``: the same with every CNN mask already in the cache (`MASKS`,
+  filled by a ``synthesis_auto_cached`` run before the timed ones).
 """
 
 from __future__ import annotations
@@ -56,14 +61,19 @@ def handwritten(items_path: Path, size: int, how: str) -> None:
         reduced.compute()
 
 
-def l3a(items_path: Path, size: int, method: str) -> None:
+#: The mask cache of ``synthesis_auto_cached``, kept between runs.
+MASKS = Path(__file__).resolve().parents[2] / "artifacts" / "benchmarks" / "masks"
+
+
+def l3a(items_path: Path, size: int, method: str, cloud_mask: str = "scl",
+        mask_cache: Path | None = None) -> None:
     from engine.pipeline import build_product
 
     items = wl.items(items_path, size)
-    order = wl.order(size, method)
+    order = wl.order(size, method, cloud_mask)
     out = Path(tempfile.mkdtemp(prefix="l3a-bench-")) / "product"
     try:
-        build_product(order, items, out)
+        build_product(order, items, out, mask_cache=mask_cache)
     finally:
         shutil.rmtree(out.parent, ignore_errors=True)
 
@@ -75,6 +85,8 @@ CASES = {
     "synthesis": lambda p, s: l3a(p, s, "synthesis"),
     "composite": lambda p, s: l3a(p, s, "composite"),
     "median": lambda p, s: l3a(p, s, "median"),
+    "synthesis_auto_cold": lambda p, s: l3a(p, s, "synthesis", "auto"),
+    "synthesis_auto_cached": lambda p, s: l3a(p, s, "synthesis", "auto", MASKS / str(s)),
 }
 
 

@@ -9,6 +9,10 @@ and cloud rims, and calls bright soil cloud) and MAJA's (good masks) — the con
 source text puts on its claim. And the real tile 33TWL of August 2023 with 08-15 held out,
 scored on the pixels the SCL calls clear vegetation or soil on that date.
 
+Every method runs with every cloud-mask chain (``--chains``, `engine.masks.chain`): the
+items' own mask alone, and with the CNN, the temporal screen or both added. A row is a
+method with a chain, e.g. ``synthesis [scl+cnn]``; ``auto`` is the chain the engine picks.
+
 Metrics per method: RMSE per band against the truth; residual cloud (share of pixels brighter
 than the truth by more than 0.05 in blue); noise ratio (mean absolute Laplacian of the output
 over that of the truth); date-switch fraction (share of 4-neighbour pixel pairs whose source
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +41,10 @@ from engine.pipeline import Order, compute_layers
 from tests import real_tile
 
 METHODS = ("synthesis", "composite", "median", "q25")
+#: The chains scored, spelled without the native mask (which every chain has).
+CHAINS = ("native", "cnn", "temporal", "cnn+temporal")
+#: q25 is scored with the native mask only: a baseline, not a candidate.
+NATIVE_ONLY = ("q25",)
 DEMO_BANDS = ("blue", "green", "red", "nir", "swir16")
 REAL_BANDS = ("blue", "green", "red", "nir")
 
@@ -59,6 +68,9 @@ class Case:
     scores: dict[str, Scores] = field(default_factory=dict)
     quicklook: dict[str, np.ndarray] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    #: Seconds each chain took to compute its masks (the CNN's, when it is in the chain).
+    mask_seconds: dict[str, float] = field(default_factory=dict)
+    megapixels: float = 0.0  # of the output grid, times the number of observations
 
 
 def _laplacian(image: np.ndarray) -> np.ndarray:
@@ -100,44 +112,64 @@ def _quicklook(rgb: np.ndarray) -> np.ndarray:
     return (np.moveaxis(scaled, 0, -1) * 255).astype(np.uint8)
 
 
+def _label(method: str, chain: str) -> str:
+    return f"{method} [{chain}]"
+
+
+def _chain_value(chain: str, flavour: str) -> str:
+    return flavour if chain == "native" else f"{flavour}+{chain}"
+
+
 def _run_methods(case: Case, items: list[Any], order_kw: dict[str, Any], truth: np.ndarray,
-                 bands: tuple[str, ...], where: np.ndarray) -> None:
-    """Score every method on the pixels that all of them cover (coverage is reported apart).
+                 bands: tuple[str, ...], where: np.ndarray, flavour: str,
+                 chains: tuple[str, ...], work: Path) -> None:
+    """Score every method and chain on the pixels that all of them cover.
 
     The synthesis fills pixels seen only through clouds with the least cloudy observation
     (flagged cloud); the others leave them empty. Scoring each on its own pixels would charge
-    the synthesis for pixels the others do not even attempt.
+    the synthesis for pixels the others do not even attempt. CNN masks are computed once per
+    case (a mask cache shared by its methods), and the time each chain's masks took is kept.
     """
     estimates: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
-    for method in METHODS:
-        try:
-            keys, layers, _ = compute_layers(Order(method=method, bands=bands, **order_kw),
-                                             items)
-        except InvalidParameter as exc:
-            # The real fixture has blue, green, red and nir only: the composite's indices
-            # need the SWIR bands. Said in the table rather than hidden.
-            case.skipped[method] = str(exc)
-            continue
-        date = layers[keys.index("date")] if method == "composite" else None
-        if date is not None:
-            date = np.where(date == -32768, np.nan, date)
-        estimate = layers[: len(bands)]
-        if "flag" in keys:  # the synthesis' cloud-only fallback is not a surface estimate
-            estimate = np.where(layers[keys.index("flag")] == 1, np.nan, estimate)
-        estimates[method] = (estimate, date)
+    cache = work / "masks"
+    for chain in chains:
+        value = _chain_value(chain, flavour)
+        for method in METHODS:
+            if method in NATIVE_ONLY and chain != "native":
+                continue
+            order = Order(method=method, bands=bands, cloud_mask=value, **order_kw)
+            started = time.perf_counter()
+            try:
+                keys, layers, p = compute_layers(order, items, mask_cache=cache)
+            except InvalidParameter as exc:
+                # The real fixture has blue, green, red and nir only: the composite's indices
+                # need the SWIR bands. Said in the table rather than hidden.
+                case.skipped[_label(method, chain)] = str(exc)
+                continue
+            if "cnn" in chain and not case.mask_seconds:  # later chains read the cache
+                case.mask_seconds["cnn"] = time.perf_counter() - started
+            case.megapixels = len(p.context.groups) * p.grid.shape[0] * p.grid.shape[1] / 1e6
+            date = layers[keys.index("date")] if method == "composite" else None
+            if date is not None:
+                date = np.where(date == -32768, np.nan, date)
+            estimate = layers[: len(bands)]
+            if "flag" in keys:  # the synthesis' cloud-only fallback is not a surface estimate
+                estimate = np.where(layers[keys.index("flag")] == 1, np.nan, estimate)
+            estimates[_label(method, chain)] = (estimate, date)
     common = where.copy()
     for estimate, _ in estimates.values():
         common &= np.isfinite(estimate).all(0)
     rgb = [bands.index(b) for b in ("red", "green", "blue")]
-    for method, (estimate, date) in estimates.items():
+    for label, (estimate, date) in estimates.items():
         scores = score(estimate, truth, bands, common, date)
         scores.coverage = float((np.isfinite(estimate).all(0) & where).sum() / where.sum())
-        case.scores[method] = scores
-        case.quicklook[method] = estimate[rgb]
+        case.scores[label] = scores
+        case.quicklook[label] = estimate[rgb]
     case.quicklook["truth"] = truth[rgb]
 
 
-def demo_case(seed: int, regime: str, flavour: str, size: int, work: Path) -> Case:
+def demo_case(seed: int, regime: str, flavour: str, size: int, work: Path,
+              chains: tuple[str, ...] = CHAINS) -> Case:
     """Build a demo and score every method against its truth."""
     folder = work / f"demo-{flavour}-{regime}-{seed}"
     items_path = write_demo(folder, seed=seed, flavour=flavour, cloud_regime=regime,
@@ -150,11 +182,11 @@ def demo_case(seed: int, regime: str, flavour: str, size: int, work: Path) -> Ca
     case = Case(f"demo {flavour.upper()} {regime} seed {seed}")
     _run_methods(case, items, {"bbox": DEMO_BBOX, "period": period, "resolution": 20,
                                "epsg": DEMO_EPSG, "bounds": bounds}, truth, DEMO_BANDS,
-                 np.ones(truth.shape[1:], dtype=bool))
+                 np.ones(truth.shape[1:], dtype=bool), flavour, chains, folder)
     return case
 
 
-def real_case() -> Case:
+def real_case(work: Path, chains: tuple[str, ...] = CHAINS) -> Case:
     """Tile 33TWL, August 2023: the four other dates against the clear 08-15 observation."""
     held, others = real_tile.held_out_split()
     order_kw = {"bbox": real_tile.BBOX, "period": real_tile.period(), "resolution": 60}
@@ -163,7 +195,7 @@ def real_case() -> Case:
     truth, scl = rho[0], scl_stack[0]
     case = Case("real 33TWL 2023-08 (08-15 held out)")
     _run_methods(case, others, order_kw, truth, REAL_BANDS,
-                 np.isin(scl, [4, 5]) & np.isfinite(truth).all(0))
+                 np.isin(scl, [4, 5]) & np.isfinite(truth).all(0), "scl", chains, work)
     return case
 
 
@@ -182,9 +214,20 @@ def markdown(cases: list[Case]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def mask_costs(cases: list[Case]) -> str:
+    """Seconds per megapixel (output pixels x observations) of each chain's CNN masks."""
+    lines = ["| case | chain | mask seconds | seconds per megapixel |", "|---|---|---|---|"]
+    for case in cases:
+        for chain, seconds in case.mask_seconds.items():
+            lines.append(f"| {case.name} | {chain} | {seconds:.2f} | "
+                         f"{seconds / max(case.megapixels, 1e-9):.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def figure(cases: list[Case], path: Path, panel: int = 256) -> None:
     """Quicklooks (truth, synthesis, composite, median) and |difference| maps, a row a case."""
-    columns = ["truth", "synthesis", "composite", "median"]
+    columns = ["truth", *(_label(m, c) for m in ("synthesis", "composite", "median")
+                          for c in ("native", "cnn+temporal"))]
     width = panel * (len(columns) + 3)
     image = Image.new("RGB", (width, (panel + 18) * len(cases)), "white")
     draw = ImageDraw.Draw(image)
@@ -218,6 +261,8 @@ def main(argv: list[str] | None = None) -> list[Case]:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--regimes", nargs="+", default=["clear", "half", "overcast"])
     parser.add_argument("--flavours", nargs="+", default=["scl", "maja"])
+    parser.add_argument("--chains", nargs="+", default=list(CHAINS), choices=CHAINS)
+    parser.add_argument("--no-real", action="store_true", help="skip the real tile")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -227,16 +272,19 @@ def main(argv: list[str] | None = None) -> list[Case]:
         for flavour in args.flavours:
             for regime in args.regimes:
                 for seed in args.seeds:
-                    cases.append(demo_case(seed, regime, flavour, args.size, Path(work)))
-                    print(markdown(cases[-1:]).splitlines()[-4:], flush=True)
-    cases.append(real_case())
+                    cases.append(demo_case(seed, regime, flavour, args.size, Path(work),
+                                           tuple(args.chains)))
+                    print(markdown(cases[-1:]), flush=True)
+        if not args.no_real:
+            cases.append(real_case(Path(work), tuple(args.chains)))
     table = markdown(cases)
-    (out / "quality.md").write_text(table)
+    (out / "quality.md").write_text(table + "\n" + mask_costs(cases))
     (out / "quality.json").write_text(json.dumps(
         {c.name: {m: s.__dict__ for m, s in c.scores.items()} for c in cases}, indent=1))
-    shown = [c for c in cases if c.name.endswith("seed 0")] + cases[-1:]
+    shown = [c for c in cases if c.name.endswith("seed 0") or c.name.startswith("real")]
     figure(shown, out / "quality.png")
     print(table)
+    print(mask_costs(cases))
     return cases
 
 

@@ -187,3 +187,50 @@ def test_the_period_picker_speaks_the_apis_periods(page: Any, kind: str, fill: d
     assert sent[0]["inputs"]["period"] == expected
     assert sent[0]["inputs"]["resolution"] == 20
     assert sent[0]["inputs"]["bands"] == ["blue", "green", "red", "nir"]
+
+
+def test_the_cloud_mask_picker_offers_the_chains_and_sends_the_choice(
+        page: Any, screenshots: Path) -> None:
+    sent: list[dict[str, Any]] = []
+
+    def refuse(route: Any) -> None:
+        sent.append(route.request.post_data_json)
+        route.fulfill(status=422, content_type="application/problem+json",
+                      body='{"title": "Invalid", "status": 422, "detail": "seen", '
+                      '"field": "cloud_mask"}')
+
+    page.route("**/processes/mosaic/execution", refuse)
+    open_page(page)
+    options = page.locator("#cloud-mask option").all_text_contents()
+    assert options[0] == "auto" and {"scl", "scl+cnn", "scl+cnn+temporal", "maja"} <= set(
+        options)
+    assert page.input_value("#cloud-mask") == "auto"
+    assert page.is_hidden("#cloud-mask")  # folded under "More" until asked for
+    page.click("details > summary")
+    page.select_option("#cloud-mask", "scl+cnn")
+    help_text = page.text_content("#cloud-mask-help")
+    assert "scl: " in help_text and "cnn: " in help_text
+    page.screenshot(path=screenshots / "05-cloud-mask.png")
+    page.click("#order")
+    page.wait_for_function("() => document.getElementById('order-error').textContent")
+    assert sent[0]["inputs"]["cloud_mask"] == "scl+cnn"
+    # The API's refusal names the input: the page marks the picker.
+    assert page.get_attribute("#cloud-mask", "aria-invalid") == "true"
+
+
+def test_an_untouched_picker_sends_auto_and_a_folded_refusal_unfolds(page: Any) -> None:
+    sent: list[dict[str, Any]] = []
+
+    def refuse(route: Any) -> None:
+        sent.append(route.request.post_data_json)
+        route.fulfill(status=422, content_type="application/problem+json",
+                      body='{"title": "Invalid", "status": 422, "detail": "no maja here", '
+                      '"field": "cloud_mask"}')
+
+    page.route("**/processes/mosaic/execution", refuse)
+    open_page(page)
+    page.click("#order")
+    page.wait_for_function("() => document.getElementById('order-error').textContent")
+    assert sent[0]["inputs"]["cloud_mask"] == "auto"
+    assert page.is_visible("#cloud-mask")  # "More" opened to show the input at fault
+    assert page.text_content("#order-error") == "no maja here"
