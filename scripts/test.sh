@@ -10,5 +10,5 @@ if ! command -v chromium >/dev/null 2>&1; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
 fi
-source scripts/venv.sh '[test]'
+source scripts/venv.sh '.[test]'
 exec python -m pytest "$@"

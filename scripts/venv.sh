@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sourced by serve.sh and test.sh: make the project's virtual environment (.venv, or
-# $L3A_VENV) and install l3a into it with the extras given as arguments.
+# $L3A_VENV) and install into it, editable, the target given as argument (`.` or `.[test]`).
 #
 # A virtual environment because Debian's system Python is externally managed (PEP 668):
 # `pip install` into it stops with `externally-managed-environment`. Debian ships venv in
@@ -16,5 +16,5 @@ if [ ! -x "$l3a_venv/bin/python" ]; then
     fi
 fi
 "$l3a_venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-"$l3a_venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".${1:-}"
+"$l3a_venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$1"
 export PATH="$l3a_venv/bin:$PATH"

@@ -23,7 +23,6 @@ import json
 import math
 import os
 import uuid
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -128,29 +127,60 @@ def cache_path(folder: Path, item: NormalizedItem, window: CnnWindow,
     return folder / safe_id / f"{cache_key(item, window, bands)}.tif"
 
 
-def classify(reflectance: F32, bands: Sequence[str], threads: int = 1) -> U8:
+@cache
+def _network(n_bands: int) -> tuple[Any, dict[str, Any]]:
+    """The L2A model for 4 or 6 bands, loaded once per process, and its metadata.
+
+    ukis-csmask's `CSmask` loads its model anew for every image: 0.7 s, against 0.1 s to
+    run it on a small window. The session is shared by threads (onnxruntime's ``run`` is
+    thread-safe), one thread inside each call: dask runs one item per core.
+    """
+    import onnxruntime  # loads its libraries on import: 0.3 s
+    import ukis_csmask
+
+    folder = Path(ukis_csmask.__file__).parent
+    name = f"model_{n_bands}b_l2a"
+    meta: dict[str, Any] = json.loads((folder / f"{name}.json").read_text())
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(folder / f"{name}.onnx"), sess_options=options,
+                                           providers=["CPUExecutionProvider"])
+    return session, meta
+
+
+def classify(reflectance: F32, bands: Sequence[str]) -> U8:
     """The network's classes (`CLEAR`, `CLOUD`, `SHADOW`; `NODATA` where a band has none).
+
+    The inference of ukis-csmask's `CSmask` (normalised bands, 256 px tiles overlapping by
+    20 %, softmax, tiles blended smoothly, most likely class), with its model loaded once
+    (`_network`); `tests/engine/test_cnn_mask.py` checks that both give the same classes.
 
     Args:
         reflectance: surface reflectance (B, Y, X), NaN where there is no data.
         bands: the band names of axis B (`BANDS_4` or `BANDS_6`, any order).
-        threads: onnxruntime's threads within an operator.
 
     """
-    from ukis_csmask.mask import CSmask  # onnxruntime loads its libraries on import: 0.3 s
+    from scipy.special import softmax
+    from ukis_csmask.utils import tile_array, untile_array
 
+    session, meta = _network(len(bands))
+    statistics = meta["data"]["dataset_statistics"]
+    order = [list(bands).index(b) for b in statistics["band_names"]]
     nodata = np.isnan(reflectance).any(axis=0)
-    image = np.moveaxis(np.where(np.isnan(reflectance), 0.0, reflectance), 0, -1)
-    with warnings.catch_warnings():
-        # It warns on windows smaller than its 256 px tiles, which it pads: expected here.
-        warnings.simplefilter("ignore", UserWarning)
-        # invalid_buffer=1: it also dilates an invalid mask we do not use (0 would mean
-        # "until nothing changes" to scipy).
-        mask = CSmask(np.ascontiguousarray(image, dtype=np.float32), list(bands),
-                      product_level="l2a", invalid_buffer=1,
-                      intra_op_num_threads=threads, inter_op_num_threads=1,
-                      providers=["CPUExecutionProvider"])
-    classes: U8 = mask.csm[..., 0].astype(np.uint8)
+    image = np.moveaxis(np.where(np.isnan(reflectance), 0.0, reflectance)[order], 0, -1)
+    # In place, as CSmask does: float32 pixels, float64 statistics, float32 results.
+    image = image.astype(np.float32)
+    image -= np.asarray(statistics["img"][0])
+    image /= np.asarray(statistics["img"][1])
+    width, height = meta["data"]["target_size"]
+    tiles = np.moveaxis(tile_array(image, xsize=width, ysize=height, overlap=0.2), -1, 1)
+    name = session.get_inputs()[0].name
+    logits = [session.run(None, {name: tiles[i:i + 1]})[0] for i in range(len(tiles))]
+    probabilities = np.moveaxis(softmax(np.concatenate(logits), axis=1), 1, -1)
+    blended = untile_array(probabilities, (*image.shape[:2], probabilities.shape[-1]),
+                           overlap=0.2, smooth_blending=True)
+    classes: U8 = np.argmax(blended, axis=2).astype(np.uint8)
     if BUFFER:
         ring = ndimage.binary_dilation(classes != CLEAR, iterations=BUFFER) & (classes == CLEAR)
         classes[ring] = CLOUD
@@ -188,7 +218,7 @@ def is_readable(path: Path) -> bool:
 
 
 def mask_item(item: NormalizedItem, window: CnnWindow, path: Path,
-              gdal_options: Mapping[str, Any] | None = None, threads: int = 1) -> Path:
+              gdal_options: Mapping[str, Any] | None = None) -> Path:
     """Compute one item's mask on the window and cache it at ``path``; return ``path``.
 
     Reads the model's bands averaged onto the coarse grid (through the engine's loader), runs
@@ -206,7 +236,7 @@ def mask_item(item: NormalizedItem, window: CnnWindow, path: Path,
     offset = np.array([item.bands[b].offset for b in bands], dtype=np.float32)[:, None, None]
     reflectance = (values * scale + offset).astype(np.float32)
     reflectance[values == 0] = np.nan
-    write_mask(path, classify(reflectance, bands, threads), window.grid)
+    write_mask(path, classify(reflectance, bands), window.grid)
     return path
 
 

@@ -161,15 +161,20 @@ def test_dockerfile_runtime_runs_as_non_root_with_health_check_and_data_volume()
 
 
 def test_dockerfile_installs_what_ci_installs_for_the_runtime() -> None:
-    """`pip install .` in the image; CI's `pip install -e '.[test]'` less editable and extras."""
+    """`pip install .` in the image; CI's `pip install -e '.[test]'` less editable and extras.
+
+    CI's install is scripts/venv.sh's one editable install, of the target test.sh gives it.
+    """
     runs = [a for stage in dockerfile_stages() for a in instructions(stage, "RUN")]
     installs = [pip_install_targets(r) for r in runs if "pip install" in r]
     test_sh = (ROOT / "scripts" / "test.sh").read_text()
-    ci_lines = [line for line in test_sh.splitlines() if "pip install" in line]
+    venv_sh = (ROOT / "scripts" / "venv.sh").read_text()
     assert "scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
-    assert len(ci_lines) == 1
-    ci_targets = [without_extras(t) for t in pip_install_targets(ci_lines[0])]
-    assert installs == [ci_targets] == [["."]]
+    editable = [line for line in venv_sh.splitlines() if "pip install" in line and " -e " in line]
+    assert len(editable) == 1 and pip_install_targets(editable[0]) == ["$1"]
+    given = re.findall(r"source scripts/venv\.sh '([^']+)'", test_sh)
+    assert len(given) == 1
+    assert installs == [[without_extras(given[0])]] == [["."]]
     # The runtime packages come from pyproject.toml only: no Debian package is installed
     # (CI's apt-get brings Chromium for browser tests, which the image must not carry).
     assert not any("apt-get" in r or "chromium" in r for r in runs)

@@ -82,9 +82,9 @@ def test_the_chunk_does_not_change_the_product(tiled_1024: list[NormalizedItem],
                                                method: str) -> None:
     order = Order(bbox=wl.lonlat_bbox(SIZE), period=parse_period(wl.PERIOD), method=method,
                   bands=BANDS, resolution=10, epsg=wl.EPSG, bounds=wl.bounds(SIZE))
-    assert plan(order, tiled_1024).chunk == 1024
+    assert plan(order, tiled_1024, mask_cache=tmp_path / "m").chunk == 1024
     in_1024 = build_product(order, tiled_1024, tmp_path / "1024", product_id="p")
     monkeypatch.setattr(engine.pipeline, "chunk_for", lambda *args, **kwargs: 512)
-    assert plan(order, tiled_1024).chunk == 512
+    assert plan(order, tiled_1024, mask_cache=tmp_path / "m").chunk == 512
     in_512 = build_product(order, tiled_1024, tmp_path / "512", product_id="p")
     assert folder_files(in_1024) == folder_files(in_512)

@@ -151,3 +151,25 @@ def test_masks_are_written_readable_by_others(items: dict[str, NormalizedItem],
         assert src.crs.to_epsg() == window.grid.epsg
         assert tuple(src.transform)[:6] == window.grid.transform
         assert src.nodata == cnn.NODATA
+
+
+@pytest.mark.parametrize("bands", [cnn.BANDS_4, cnn.BANDS_6, cnn.BANDS_6[::-1]])
+def test_classes_are_those_of_ukis_csmask_itself(bands: tuple[str, ...]) -> None:
+    import warnings
+
+    from ukis_csmask.mask import CSmask
+
+    rng = np.random.default_rng(7)
+    reflectance = rng.uniform(0.0, 0.6, (len(bands), 300, 280)).astype(np.float32)
+    reflectance[:, :40, :] = 0.45  # a bright flat patch, so that some class is not clear
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = CSmask(np.moveaxis(reflectance, 0, -1).copy(), list(bands),
+                           product_level="l2a", invalid_buffer=1).csm[..., 0]
+    # Ours also grows clouds and shadows by BUFFER pixels: grow CSmask's the same way.
+    from scipy import ndimage
+    ring = ndimage.binary_dilation(reference != cnn.CLEAR, iterations=cnn.BUFFER) & (
+        reference == cnn.CLEAR)
+    reference = np.where(ring, cnn.CLOUD, reference)
+    assert len(np.unique(reference)) > 1
+    np.testing.assert_array_equal(cnn.classify(reflectance, bands), reference)
