@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -40,8 +41,14 @@ def order_and_wait(page: Any, method: str) -> str:
     page.wait_for_selector("#job[data-status=successful]", timeout=JOB_TIMEOUT_MS)
     # The page then shows the new product: wait until the list highlights it.
     page.wait_for_function(f"before => ({CURRENT_PRODUCT})() !== before", arg=before)
+    product = str(page.evaluate(CURRENT_PRODUCT))
+    # The pane may still show the previous product's tiles: wait for the new one's first.
+    deadline = time.monotonic() + 30
+    while not tile_statuses(page, product):
+        assert time.monotonic() < deadline, f"no tile of {product} was answered in 30 s"
+        page.wait_for_timeout(100)
     wait_for_tiles(page, "bottom")
-    return str(page.evaluate(CURRENT_PRODUCT))
+    return product
 
 
 def wait_for_tiles(page: Any, pane: str) -> None:
