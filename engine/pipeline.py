@@ -117,8 +117,7 @@ class Plan:
     cloud_masks: da.Array  # chunked in whole 240 m cells, for the cloud-field pass
     aot: da.Array | None
     layer_keys: list[str] = field(default_factory=list)
-    #: The CNN masks the loads read, each (item, cached file), to compute where missing.
-    cnn_masks: tuple[tuple[NormalizedItem, Path], ...] = ()
+    #: Where the CNN masks the loads read are computed (None: the chain has no CNN).
     cnn_window: cnn.CnnWindow | None = None
 
     @property
@@ -162,13 +161,11 @@ def _scale_offset(
 
 
 def _with_cnn_masks(items: Sequence[NormalizedItem], window: cnn.CnnWindow,
-                    folder: Path) -> tuple[list[NormalizedItem], list[Path]]:
-    """Copies of the items whose ``masks.cnn`` names their cached CNN mask, and the paths."""
-    paths = [cnn.cache_path(folder, item, window, cnn.model_bands(item)) for item in items]
-    named = [replace(item, masks=replace(item.masks, cnn=RasterAsset(
-        key=cnn.ASSET, href=str(path), nodata=cnn.NODATA, dtype="uint8", grid=window.grid)))
-        for item, path in zip(items, paths, strict=True)]
-    return named, paths
+                    folder: Path) -> list[NormalizedItem]:
+    """Copies of the items whose ``masks.cnn`` names their cached CNN mask."""
+    return [replace(item, masks=replace(item.masks, cnn=RasterAsset(
+        key=cnn.ASSET, href=str(cnn.cache_path(folder, item, window, cnn.model_bands(item))),
+        nodata=cnn.NODATA, dtype="uint8", grid=window.grid))) for item in items]
 
 
 def plan(order: Order, items: Sequence[NormalizedItem],
@@ -240,12 +237,11 @@ def plan(order: Order, items: Sequence[NormalizedItem],
         dn = da.map_blocks(_maja_to_offset_dn, dn, dtype=np.uint16)
         mask_assets = ["clm", "mg2"]
     window: cnn.CnnWindow | None = None
-    cnn_paths: list[Path] = []
     if chain.cnn:
         if mask_cache is None:
             raise ValueError("a cloud mask chain with the CNN needs a mask cache folder")
         window = cnn.window_for(grid)
-        items, cnn_paths = _with_cnn_masks(items, window, mask_cache)
+        items = _with_cnn_masks(items, window, mask_cache)
         mask_assets.append(cnn.ASSET)
     masks = load_assets(items, grid, mask_assets, dtype="uint8", chunk=chunk,
                         gdal_options=gdal_options, load=load)
@@ -254,8 +250,7 @@ def plan(order: Order, items: Sequence[NormalizedItem],
     aot = load_assets(items, grid, ["aot"], resampling="nearest", chunk=chunk,
                       gdal_options=gdal_options, load=load) if has_aot else None
     keys = [*order.bands, *(q.key for q in method.quality)]
-    return Plan(order, grid, items, method, context, dn, masks, cloud_masks, aot, keys,
-                tuple(zip(items, cnn_paths, strict=True)) if chain.cnn else (), window)
+    return Plan(order, grid, items, method, context, dn, masks, cloud_masks, aot, keys, window)
 
 
 def _maja_to_offset_dn(dn: np.ndarray) -> np.ndarray:
@@ -292,7 +287,8 @@ def compute_masks(p: Plan, client: Client | None, gdal_options: Mapping[str, Any
     threaded pool of the machine's cores.
     """
     window = p.cnn_window
-    missing = [(item, path) for item, path in p.cnn_masks if not cnn.is_readable(path)]
+    named = [(item, Path(item.masks.cnn.href)) for item in p.items if item.masks.cnn]
+    missing = [(item, path) for item, path in named if not cnn.is_readable(path)]
     if window is None or not missing:
         return 0
     tell = report or (lambda fraction, message: None)
