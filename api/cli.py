@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -100,12 +101,23 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
         cloud_dilation_m=args.cloud_dilation, cloud_mask=args.cloud_mask,
     )
     items = _search(args, settings)
+    if args.verbose:
+        _log_engine_to_stderr()
     out = build_product(order, items, Path(args.out), scheduler=settings.dask_scheduler,
                         progress=None if args.quiet else _progress_bar,
                         gdal_options=settings.gdal_options or None,
                         mask_cache=settings.masks_dir)
     print(out)
     return 0
+
+
+def _log_engine_to_stderr() -> None:
+    """The engine's INFO records (what a build read) on stderr, one line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("l3a: %(message)s"))
+    engine_logger = logging.getLogger("engine")
+    engine_logger.addHandler(handler)
+    engine_logger.setLevel(logging.INFO)
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -156,6 +168,8 @@ def _parser() -> argparse.ArgumentParser:
         f"{', '.join(chain.SOURCES)} joined by '+' (default: %(default)s)")
     build.add_argument("--out", required=True, help="product folder to create")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.add_argument("--verbose", action="store_true",
+                       help="say what the build read: requests, bytes, tiles")
     build.set_defaults(run=cmd_build)
 
     demo = commands.add_parser("demo", help="write the offline demo catalogue")

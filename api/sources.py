@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from catalog.demo import ensure_demo
 from catalog.model import MaskFlavour
 from catalog.presets import PRESETS
 
@@ -14,6 +13,9 @@ DEMO = "demo"
 def resolve_source(name: str, data_dir: Path) -> str:
     """``demo`` becomes the embedded demo catalogue (generated on first use); others pass."""
     if name == DEMO:
+        # Imported here: the demo's generator is not what a build over another source needs.
+        from catalog.demo import ensure_demo
+
         return str(ensure_demo(Path(data_dir)))
     return name
 

@@ -1,49 +1,50 @@
-"""Lazy loading of normalized items onto the output grid: the only module that knows stackstac.
+"""Lazy loading of normalized items onto the output grid: a dask array per set of assets.
 
 `load_assets` takes normalized items and returns a plain dask array (T, A, Y, X), one task
-per spatial block that reads every item and asset of the block. Each read takes one of two
-paths:
+per spatial block that reads every item and asset of the block through a `BlockReader`
+(`engine.readers`: each input tile decoded once per build, the tiles of a block fetched
+concurrently). What a load reads is a frozen `LoadParams`, and its graph keys are tokens of
+it, so the same order gives the same graph; which build's cache and counters the reads use
+is the read session, an argument apart.
 
-- the raster is in the output's CRS on a lattice related to it simply (`engine.lattice`):
-  the usual case, a band of a tile in its own UTM zone. A windowed rasterio read, then
-  repetition or decimation in numpy;
-- anything else (a neighbouring UTM zone): stackstac's reader, which warps through a GDAL
-  WarpedVRT onto the output grid.
-
-Why not stackstac for every read, as at first: it wraps every read in a rasterio
-environment, allocates and copies each window once more, and warps even a 20 m band onto a
-10 m grid it could repeat. Measured on the speed benchmark's workload (12 dates x 11 assets,
-2048^2): the reads alone took 2.1-2.5 s with stackstac, 1.8 s read directly, against a
-decode floor of 1.4 s. stackstac is in maintenance mode: what of it is left lives here.
+Rasters on a lattice simply related to the output grid (`engine.lattice`: the usual case, a
+band of a tile in its own UTM zone, at 10, 20 or 60 m) are read at their own resolution and
+repeated or decimated in numpy; 20 m bands and the SCL are never warped onto the 10 m grid.
+Anything else (a neighbouring UTM zone) goes through GDAL's warper. stackstac's reader did
+every read at first; what of it is left lives in `engine.readers`.
 """
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import dask.array as da
 import numpy as np
 import numpy.typing as npt
-import rasterio
-import rasterio.enums
 import rasterio.errors
-import stackstac
 from dask.array.core import normalize_chunks
-from rasterio.windows import Window
-from stackstac.raster_spec import RasterSpec
-from stackstac.rio_reader import AutoParallelRioReader
+from dask.base import tokenize
 
 from catalog.model import Grid, NormalizedItem, RasterAsset
-from engine.lattice import WindowPlan, plan_window, resample
+from engine.readers import (
+    BlockReader,
+    TiledReader,
+    expect_reads,
+    lattice_plan,
+    source_info,
+    source_infos,
+    source_window,
+    units_of,
+)
 
-#: Spatial chunk of the reduction. COG tiles are 256, 512 or 1024 pixels: a window that cuts a
-#: tile decodes it once per window, so chunks are multiples of 512 (measured here: 504-pixel
-#: chunks read 1.7x slower than 512). 12 dates x 10 bands x 512^2 uint16 is 63 MB a block.
-#: `chunk_for` doubles it for inputs tiled coarser, within `BLOCK_BUDGET`.
+#: Spatial chunk of the reduction. Tiles are decoded whole and cached, so a block may cut
+#: them; a multiple of 512 still lets an aligned order use each tile in one block. 12 dates x
+#: 10 bands x 512^2 uint16 is 63 MB a block. `chunk_for` doubles it for inputs tiled
+#: coarser, within `BLOCK_BUDGET`, and halves it for long periods, within `BLOCK_LIMIT`.
 CHUNK = 512
 #: Largest input block, in bytes, that `chunk_for` chooses a larger chunk for: a month of 12
 #: dates in 4 bands at 1024^2. Every thread holds a block and its temporaries, so the peak
@@ -51,6 +52,12 @@ CHUNK = 512
 #: the synthesis peaked at 0.84-0.88 GiB against 0.52-0.57 in 512 px blocks, and took 1.4-1.5 s
 #: against 2.5 s.
 BLOCK_BUDGET = 12 * 4 * 2 * 1024**2
+#: Largest input block, in bytes, before `chunk_for` halves the chunk below `CHUNK`: a block
+#: of 12 dates x 11 assets at 512^2 is 69 MB; an annual order of 150 dates would be 865 MB a
+#: block, times the threads and their temporaries.
+BLOCK_LIMIT = 24 * 11 * 2 * 512**2
+#: The smallest chunk `chunk_for` goes down to.
+MIN_CHUNK = 128
 #: Chunk of the cloud-field pass, which reads the masks only: a multiple of the 240 m cell at
 #: 10, 20 and 60 m (24, 12 and 4 pixels), so blocks reduce to whole cells, and of 256-pixel
 #: tiles. It cuts some 512-pixel tiles, which are then decoded twice, but masks decode fast
@@ -63,6 +70,9 @@ GDAL_ENV: dict[str, Any] = {
     # A COG carries its own metadata: listing the folder of every file on open costs one
     # request per file over HTTP (and S3 LIST calls) for nothing.
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    # A COG's size comes with the first ranged GET of its header (Content-Range): a HEAD
+    # before it is one more request per file, a round trip of object storage's latency.
+    "CPL_VSIL_CURL_USE_HEAD": "NO",
     # Only these extensions are expected over /vsicurl; others are not probed.
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.jp2,.vrt",
     # Merge adjacent byte ranges into one request: COG tiles of a window are contiguous.
@@ -71,9 +81,9 @@ GDAL_ENV: dict[str, Any] = {
     # Transient 5xx / throttling from object stores: retry a few times with a delay.
     "GDAL_HTTP_MAX_RETRY": "3",
     "GDAL_HTTP_RETRY_DELAY": "1",
-    # Windows are aligned to COG tiles, so a decoded tile is never read twice; GDAL's block
-    # cache (5 % of RAM by default) would only hold dead tiles of every open dataset, and it
-    # is what makes the process peak grow with the number of inputs.
+    # Tiles are read whole and cached by l3a (`engine.readers`); GDAL's block cache (5 % of
+    # RAM by default) would hold the same tiles a second time, and it is what made the
+    # process peak grow with the number of inputs.
     "GDAL_CACHEMAX": 64,  # MB
     # stackstac opens with VSI_CACHE on (so that each thread's re-open of a URL is served
     # from cache). The cache belongs to the file handle and keeps up to VSI_CACHE_SIZE (25 MB
@@ -81,172 +91,33 @@ GDAL_ENV: dict[str, Any] = {
     # ~1 GB on 12 dates x 11 assets. A COG header needs well under 1 MB.
     "VSI_CACHE_SIZE": 1024 * 1024,
 }
-#: Idle open datasets kept by the process (least recently used closed first): every block
-#: reads every input, so the next block needs them again.
-OPEN_DATASETS = 512
 
 
-class _DNReader(AutoParallelRioReader):  # type: ignore[misc]  # stackstac is untyped
-    """stackstac's warping reader, reading DN without a mask.
+@dataclass(frozen=True)
+class LoadParams:
+    """Everything a load reads, hashable: equal parameters give equal graph keys."""
 
-    stackstac reads ``masked=True`` and fills the mask afterwards; for a band with a nodata
-    value GDAL derives that mask by decoding the band a second time. Sentinel-2 DN carry
-    their nodata (0, or -10000 for MAJA) in the values and our fill value is that nodata,
-    so the mask is redundant: skipping it halves the decoding.
-    """
+    hrefs: tuple[tuple[str | None, ...], ...]  # (T, A), None where an item lacks the asset
+    grid: Grid
+    dtype: str
+    fill_value: int
+    resampling: str
+    env: tuple[tuple[str, Any], ...]  # GDAL settings, sorted
 
-    def read(self, window: Window, **kwargs: Any) -> npt.NDArray[Any]:
-        data = self.dataset.read(window=window, indexes=1, out_dtype=self.dtype, masked=False)
-        result: npt.NDArray[Any] = np.asarray(data)
-        return result
-
-
-class _Source:
-    """An open dataset and what every read of it asks: its EPSG code, transform, shape, nodata.
-
-    Read once at open: rasterio builds these objects anew on every access, and the EPSG
-    lookup alone cost 5 % of the reads' time (one lookup per read, thousands per build).
-    """
-
-    def __init__(self, href: str) -> None:
-        self.dataset = rasterio.open(href)
-        crs = self.dataset.crs
-        self.epsg: int | None = crs.to_epsg() if crs is not None else None
-        self.transform = tuple(self.dataset.transform)[:6]
-        self.shape: tuple[int, int] = self.dataset.shape
-        self.nodata: float | None = self.dataset.nodata
-        #: The smaller side of its internal tiles (or strips), in its own pixels.
-        self.tile = min(self.dataset.block_shapes[0])
-
-    def close(self) -> None:
-        self.dataset.close()
+    def reader(self, session: str, announced: bool = False) -> BlockReader:
+        """The reader of these parameters in a read session (`announce_reads`)."""
+        return TiledReader(session, self.grid, self.env, self.resampling, self.fill_value,
+                           announced)
 
 
-class _Pool:
-    """Open sources and warping readers of this process, by (load, href), shared by threads.
-
-    A handle is used by one thread at a time (GDAL datasets are not thread-safe): `take`
-    hands out an idle one or opens another, `give` returns it. Shared rather than one per
-    thread, each input is opened about once per build instead of once per thread (an open
-    costs about 1 ms, as much as decoding a tile). The least recently returned handles are
-    closed beyond ``limit``.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._idle: OrderedDict[tuple[str, str], list[Any]] = OrderedDict()
-        self._count = 0
-        self._lock = threading.Lock()
-
-    def take(self, key: tuple[str, str], make: Any) -> Any:
-        with self._lock:
-            idle = self._idle.get(key)
-            if idle:
-                self._count -= 1
-                handle = idle.pop()
-                if not idle:
-                    del self._idle[key]
-                return handle
-        return make()
-
-    def give(self, key: tuple[str, str], handle: Any) -> None:
-        with self._lock:
-            self._idle.setdefault(key, []).append(handle)
-            self._idle.move_to_end(key)
-            self._count += 1
-            while self._count > self.limit:
-                oldest, idle = next(iter(self._idle.items()))
-                idle.pop(0).close()
-                self._count -= 1
-                if not idle:
-                    del self._idle[oldest]
-
-
-_pool = _Pool(OPEN_DATASETS)
-#: Successive multiples of it modulo 1 are spread evenly (the golden-ratio sequence).
-_GOLDEN_RATIO = (5 ** 0.5 - 1) / 2
-
-
-def _read_into(target: npt.NDArray[Any], load: str, href: str, grid: Grid,
-               window: tuple[int, int, int, int], resampling: str, fill_value: int,
-               env: dict[str, Any]) -> None:
-    """Read output ``window`` of one asset into ``target``, ``fill_value`` where it has none."""
-    key = (load, href)
-    source: _Source = _pool.take(key, lambda: _Source(href))
-    try:
-        plan = None
-        if source.epsg == grid.epsg:
-            plan = plan_window(source.transform, source.shape, grid.transform, window)
-        if plan is not None:
-            _read_on_lattice(target, source, plan, resampling, fill_value)
-            return
-    finally:
-        _pool.give(key, source)
-    # A warping reader is made for one output type, resampling and fill value.
-    key = (load, f"warp:{target.dtype.str}:{resampling}:{fill_value}:{href}")
-    reader = _pool.take(key, lambda: _DNReader(
-        url=href, spec=RasterSpec(grid.epsg, grid.bounds, (grid.resolution,) * 2),
-        resampling=rasterio.enums.Resampling[resampling], dtype=target.dtype,
-        fill_value=target.dtype.type(fill_value), scale_offset=(1, 0),
-        gdal_env=stackstac.DEFAULT_GDAL_ENV.updated(always=env)))
-    try:
-        row, col, height, width = window
-        target[...] = reader.read(Window(col, row, width, height))
-    finally:
-        _pool.give(key, reader)
-
-
-def _read_on_lattice(target: npt.NDArray[Any], source: _Source, plan: WindowPlan,
-                     resampling: str, fill_value: int) -> None:
-    """A windowed read of a raster on a lattice simply related to the output's."""
-    (r0, r1), (c0, c1) = plan.rows, plan.cols
-    (o0, o1), (p0, p1) = plan.out_rows, plan.out_cols
-    whole = (o0, p0, o1, p1) == (0, 0, *target.shape)
-    if not whole:
-        target.fill(fill_value)  # the raster does not cover the whole window
-    if r1 <= r0 or c1 <= c0:
-        return
-    source_window = Window(c0, r0, c1 - c0, r1 - r0)
-    if whole and plan.up == plan.down == 1 and target.flags.c_contiguous:
-        # The usual case, a band on the output's own lattice: GDAL decodes straight into
-        # the block (a copy through a temporary cost 12 % of the reads' time).
-        source.dataset.read(1, window=source_window, out=target)
-        return
-    data = source.dataset.read(1, window=source_window, out_dtype=target.dtype)
-    target[o0:o1, p0:p1] = resample(data, plan, resampling, source.nodata)
-
-
-def _read_block(load: str, hrefs: tuple[tuple[str | None, ...], ...], grid: Grid,
-                dtype: str, fill_value: int, resampling: str,
-                env: tuple[tuple[str, Any], ...],
+def _read_block(params: LoadParams, session: str, announced: bool,
                 block_info: dict[Any, Any] | None = None) -> npt.NDArray[Any]:
     """One spatial block of every item and asset: (T, A, rows, cols)."""
     assert block_info is not None
     (_, _), (_, assets), (r0, r1), (c0, c1) = block_info[None]["array-location"]
     # Not np.full: most slots are read whole, filling them first would write 60 MB for naught.
-    out = np.empty((len(hrefs), assets, r1 - r0, c1 - c0), dtype=dtype)
-    window = (r0, c0, r1 - r0, c1 - c0)
-    options = dict(env)
-    # One GDAL environment per block, not per read: entering one costs as much as a read of
-    # a small window.
-    # Blocks read at the same time start at different inputs, far apart in the list, so that
-    # they rarely want the same open dataset at once (the pool would open it a second time).
-    reads = [(t, a) for t in range(len(hrefs)) for a in range(assets)]
-    _, _, by, bx = block_info[None]["chunk-location"]
-    block = by * block_info[None]["num-chunks"][3] + bx
-    first = int(len(reads) * (block * _GOLDEN_RATIO % 1.0))
-    with rasterio.Env(**options):
-        for t, a in reads[first:] + reads[:first]:
-            href = hrefs[t][a]
-            if href is None:
-                out[t, a] = fill_value
-                continue
-            try:
-                _read_into(out[t, a], load, href, grid, window, resampling, fill_value,
-                           options)
-            except Exception as exc:
-                raise RuntimeError(f"Error reading window {window} of the output grid "
-                                   f"from {href!r}: {exc!r}") from exc
+    out = np.empty((len(params.hrefs), assets, r1 - r0, c1 - c0), dtype=params.dtype)
+    params.reader(session).read_block(out, params.hrefs, (r0, c0, r1 - r0, c1 - c0))
     return out
 
 
@@ -282,28 +153,98 @@ def chunk_for(items: Sequence[NormalizedItem], grid: Grid, assets: Sequence[str]
     """
     href = next((_href(asset) for item in items for name in assets
                  if (asset := asset_of(item, name)) is not None), None)
-    if href is None:
-        return CHUNK
-    key = (load or new_load_key(), href)
-    try:
-        with rasterio.Env(**{**GDAL_ENV, **(gdal_options or {})}):
-            source: _Source = _pool.take(key, lambda: _Source(href))
-    except rasterio.errors.RasterioError:
-        return CHUNK  # the reads will say what is wrong with it
-    _pool.give(key, source)
-    if source.epsg != grid.epsg:
-        return CHUNK  # warped: its tiles do not map onto the output's blocks
-    tile = source.tile * abs(source.transform[0]) / grid.resolution
     block_bytes = len(items) * len(assets) * np.dtype(dtype).itemsize
     chunk = CHUNK
+    # Many observations (a year: 70-150): the block shrinks so that it stays within budget;
+    # tiles are cached (`engine.readers`), so smaller blocks do not decode them again.
+    while chunk > MIN_CHUNK and block_bytes * chunk**2 > BLOCK_LIMIT:
+        chunk //= 2
+    if href is None or chunk < CHUNK:
+        return chunk
+    env = tuple(sorted({**GDAL_ENV, **(gdal_options or {})}.items()))
+    try:
+        info = source_info(load or new_load_key(), href, env)
+    except rasterio.errors.RasterioError:
+        return CHUNK  # the reads will say what is wrong with it
+    if info.epsg != grid.epsg:
+        return CHUNK  # warped: its tiles do not map onto the output's blocks
+    tile = info.tile * abs(info.transform[0]) / grid.resolution
     while 2 * chunk <= tile and block_bytes * (2 * chunk) ** 2 <= BLOCK_BUDGET:
         chunk *= 2
     return chunk
 
 
+def read(params: LoadParams, session: str, window: tuple[int, int, int, int],
+         halo: int = 0, announced: bool = False) -> npt.NDArray[Any]:
+    """Every item and asset on an output ``window`` (row0, row1, col0, col1): (T, A, Y, X).
+
+    With a ``halo``, the window grows by that many pixels a side; outside the grid they are
+    0 (what the cloud dilation reads as "no cloud", as ``dask.array.overlap`` pads).
+    ``announced``: this read was announced (`announce_reads`, with the same ``halo``).
+    """
+    r0, r1, c0, c1 = window
+    if not halo:
+        out = np.empty((len(params.hrefs), _width(params), r1 - r0, c1 - c0), params.dtype)
+        params.reader(session, announced).read_block(out, params.hrefs,
+                                                     (r0, c0, r1 - r0, c1 - c0))
+        return out
+    inner = _clip((r0 - halo, r1 + halo, c0 - halo, c1 + halo), params.grid.shape)
+    out = np.zeros((len(params.hrefs), _width(params), r1 - r0 + 2 * halo,
+                    c1 - c0 + 2 * halo), params.dtype)
+    y0, y1, x0, x1 = inner
+    top, left = y0 - (r0 - halo), x0 - (c0 - halo)
+    out[..., top:top + y1 - y0, left:left + x1 - x0] = read(params, session, inner,
+                                                            announced=announced)
+    return out
+
+
+def _width(params: LoadParams) -> int:
+    return len(params.hrefs[0]) if params.hrefs else 0
+
+
+def _clip(window: tuple[int, int, int, int], shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    r0, r1, c0, c1 = window
+    return (max(r0, 0), min(r1, shape[0]), max(c0, 0), min(c1, shape[1]))
+
+
+def announce_reads(params: LoadParams, windows: Iterable[tuple[int, int, int, int]],
+                   session: str, columns: Sequence[int] | None = None, halo: int = 0) -> None:
+    """Tell the session's tile cache how many of these windows read each input tile.
+
+    A tile then leaves the cache when its last window has read it. Only the assets at
+    ``columns`` of the A axis are counted (all by default); ``halo`` as in `read`.
+    """
+    columns = range(_width(params)) if columns is None else columns
+    read_hrefs = [href for row in params.hrefs for a in columns if (href := row[a]) is not None]
+    infos = source_infos(session, read_hrefs, params.env)
+    counts: Counter[tuple[str, int, int]] = Counter()
+    for r0, r1, c0, c1 in windows:
+        y0, y1, x0, x1 = _clip((r0 - halo, r1 + halo, c0 - halo, c1 + halo), params.grid.shape)
+        window = (y0, x0, y1 - y0, x1 - x0)
+        for href in read_hrefs:
+            plan = lattice_plan(infos[href], params.grid, window)
+            where = source_window(plan) if plan is not None else None
+            if where is not None:
+                counts.update((href, *unit) for unit in units_of(infos[href], *where))
+    expect_reads(session, counts)
+
+
 def new_load_key() -> str:
     """A key for `load_assets` that no earlier load used."""
     return uuid.uuid4().hex
+
+
+def load_params(items: Sequence[NormalizedItem], grid: Grid, assets: Sequence[str], *,
+                dtype: str = "uint16", fill_value: int = 0, resampling: str = "nearest",
+                gdal_options: Mapping[str, Any] | None = None) -> LoadParams:
+    """What a load of these assets reads (arguments as `load_assets`)."""
+    hrefs = tuple(
+        tuple(_href(asset) if (asset := asset_of(item, name)) is not None else None
+              for name in assets)
+        for item in items
+    )
+    return LoadParams(hrefs, grid, np.dtype(dtype).str, fill_value, resampling,
+                      tuple(sorted({**GDAL_ENV, **(gdal_options or {})}.items())))
 
 
 def load_assets(
@@ -317,6 +258,7 @@ def load_assets(
     chunk: int = CHUNK,
     gdal_options: Mapping[str, Any] | None = None,
     load: str | None = None,
+    announce: bool = False,
 ) -> da.Array:
     """Stack the assets of the items on the grid, lazily: a dask array (T, A, Y, X).
 
@@ -333,28 +275,34 @@ def load_assets(
         gdal_options: GDAL configuration options layered over `GDAL_ENV` (operators tune
             HTTP retries or caches for their object store). They travel inside the graph,
             so they reach dask workers on other machines.
-        load: the key under which the open datasets are shared, by default one of its own.
-            Loads of one build share one (each file is then opened once for all of them);
-            a new key never meets a dataset opened on a file since rewritten at the same path.
+        load: the read session (`engine.readers`), by default one of its own. Loads of one
+            build share one: open files, decoded tiles and counters. A new session never
+            meets a dataset opened on a file since rewritten at the same path.
+        announce: tell the session's tile cache, now, how many blocks will read each tile
+            (`announce_reads`). Only for a load whose every block will be computed in this
+            process (it opens every input now).
 
     Returns:
         The DN as stored, ``fill_value`` where an item has no data or no such asset.
 
     """
-    hrefs = tuple(
-        tuple(_href(asset) if (asset := asset_of(item, name)) is not None else None
-              for name in assets)
-        for item in items
-    )
+    params = load_params(items, grid, assets, dtype=dtype, fill_value=fill_value,
+                         resampling=resampling, gdal_options=gdal_options)
     shape = (len(items), len(assets), *grid.shape)
     chunks = normalize_chunks(  # type: ignore[no-untyped-call]
         (len(items), len(assets), chunk, chunk), shape=shape)
-    env = tuple(sorted({**GDAL_ENV, **(gdal_options or {})}.items()))
-    # The key is not the array's name: a string argument equal to a graph key reads as that key.
-    load = load or new_load_key()
+    session = load or new_load_key()
+    if announce:
+        starts = [np.cumsum((0, *c)) for c in chunks[2:]]
+        announce_reads(params, [(int(starts[0][i]), int(starts[0][i + 1]), int(starts[1][j]),
+                                 int(starts[1][j + 1]))
+                                for i in range(len(chunks[2])) for j in range(len(chunks[3]))],
+                       session)
+    # The session is not part of the name: the same order gives the same graph. It is not
+    # the name either: a string argument equal to a graph key reads as that key.
     data: da.Array = da.map_blocks(  # type: ignore[no-untyped-call]
-        _read_block, load, hrefs, grid, np.dtype(dtype).str, fill_value, resampling, env,
+        _read_block, params, session, announce,
         chunks=chunks, dtype=np.dtype(dtype), meta=np.empty((0, 0, 0, 0), dtype=dtype),
-        name=f"read-{uuid.uuid4().hex}",
+        name=f"read-{tokenize(params, chunks)}",
     )
     return data

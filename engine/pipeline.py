@@ -9,10 +9,12 @@ by the chunk, not by the area.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,16 +30,28 @@ from catalog.normalize import BOA_OFFSET, MAJA_NODATA
 from catalog.normalize import REFLECTANCE_SCALE as L2A_REFLECTANCE_SCALE
 from engine import cloud_weight
 from engine.acquisitions import acquisition_groups
+from engine.blocking import Blocks, Reblocker, Window, lattice_of, plan_blocks
 from engine.blocks import BlockContext, coarse_cloud_block, footprint_in_grid, reduce_block
 from engine.cluster import get_client
 from engine.errors import Cancelled, InvalidParameter, NoObservations
 from engine.grid import output_grid
-from engine.load import CHUNK, CLOUD_CHUNK, chunk_for, load_assets, new_load_key
+from engine.load import (
+    CHUNK,
+    CLOUD_CHUNK,
+    LoadParams,
+    announce_reads,
+    chunk_for,
+    load_assets,
+    load_params,
+    new_load_key,
+    read,
+)
 from engine.masks import chain as mask_chain
 from engine.masks import cnn
 from engine.methods import get_method
 from engine.methods.base import Method
 from engine.period import Period
+from engine.readers import ReadStats, end_session, source_infos
 from engine.stac_item import product_item
 from engine.write import (
     REFLECTANCE_DTYPE,
@@ -46,6 +60,8 @@ from engine.write import (
     LayerSpec,
     ProductWriter,
 )
+
+logger = logging.getLogger(__name__)
 
 #: Progress callback: fraction done in [0, 1] and a short message.
 Progress = Callable[[float, str], None]
@@ -103,30 +119,48 @@ def order_bands(names: Sequence[str]) -> tuple[str, ...]:
     return bands
 
 
+@dataclass(frozen=True)
+class BlockInputs:
+    """What computing one block reads, and how it reduces it. Picklable, for dask workers."""
+
+    context: BlockContext
+    dn: LoadParams
+    masks: LoadParams
+    aot: LoadParams | None
+    session: str
+
+
 @dataclass
 class Plan:
-    """The lazy computation of an order: its grid, inputs and dask arrays."""
+    """The computation of an order: its grid, inputs, blocks and what each block reads."""
 
     order: Order
     grid: Grid
     items: list[NormalizedItem]
     method: Method
     context: BlockContext
-    dn: da.Array
-    masks: da.Array  # chunked like ``dn``, for the reduction
-    cloud_masks: da.Array  # chunked in whole 240 m cells, for the cloud-field pass
-    aot: da.Array | None
+    dn: LoadParams
+    masks: LoadParams  # read with ``context.overlap`` pixels of margin
+    #: Chunked in whole 240 m cells, for the cloud-field pass (None: the method has none).
+    cloud_masks: da.Array | None
+    aot: LoadParams | None
+    blocks: Blocks
     layer_keys: list[str] = field(default_factory=list)
     #: Where the CNN masks the loads read are computed (None: the chain has no CNN).
     cnn_window: cnn.CnnWindow | None = None
+    #: The read session of every load of the plan (`engine.readers`): shared open files,
+    #: decoded tiles and counters. `finish` ends it.
+    session: str = ""
 
     @property
     def chunk(self) -> int:
-        """The spatial chunk of ``dn``, ``masks`` and ``aot`` (`engine.load.chunk_for`).
+        """The block side (`engine.load.chunk_for`); blocks on the grid's edges are smaller."""
+        return self.blocks.step
 
-        Less only where the grid is smaller than the chunk on both axes.
-        """
-        return int(max(self.dn.chunksize[-2:]))
+    @property
+    def inputs(self) -> BlockInputs:
+        """What the blocks read."""
+        return BlockInputs(self.context, self.dn, self.masks, self.aot, self.session)
 
 
 def select_observations(items: Sequence[NormalizedItem], period: Period) -> list[NormalizedItem]:
@@ -223,18 +257,31 @@ def plan(order: Order, items: Sequence[NormalizedItem],
         footprint=footprint_in_grid(order.geometry, grid) if order.geometry else None,
         grid_transform=grid.transform,
     )
+    session = new_load_key()  # every load of the build shares its open files and tiles
+    try:
+        return _plan_reads(order, items, grid, method, context, chain, flavour, bands,
+                           has_aot, gdal_options, mask_cache, session)
+    except BaseException:
+        end_session(session)  # what it opened and announced goes with it
+        raise
+
+
+def _plan_reads(order: Order, items: list[NormalizedItem], grid: Grid, method: Method,
+                context: BlockContext, chain: mask_chain.MaskChain, flavour: MaskFlavour,
+                bands: tuple[str, ...], has_aot: bool, gdal_options: Mapping[str, Any] | None,
+                mask_cache: Path | None, session: str) -> Plan:
     reflectance_resampling = "average" if order.resolution > 10 else "nearest"
-    load = new_load_key()  # every load of the build shares its open datasets
-    chunk = chunk_for(items, grid, bands, gdal_options=gdal_options, load=load)
+    chunk = chunk_for(items, grid, bands, gdal_options=gdal_options, load=session)
+
+    def params(names: Sequence[str], **how: Any) -> LoadParams:
+        return load_params(items, grid, names, gdal_options=gdal_options, **how)
+
     if flavour is MaskFlavour.SCL:
-        dn = load_assets(items, grid, bands, resampling=reflectance_resampling, chunk=chunk,
-                         gdal_options=gdal_options, load=load)
+        dn = params(bands, resampling=reflectance_resampling)
         mask_assets = ["scl"]
     else:
-        dn = load_assets(items, grid, bands, dtype="int16", fill_value=MAJA_NODATA,
-                         resampling=reflectance_resampling, chunk=chunk,
-                         gdal_options=gdal_options, load=load)
-        dn = da.map_blocks(_maja_to_offset_dn, dn, dtype=np.uint16)
+        dn = params(bands, dtype="int16", fill_value=MAJA_NODATA,
+                    resampling=reflectance_resampling)
         mask_assets = ["clm", "mg2"]
     window: cnn.CnnWindow | None = None
     if chain.cnn:
@@ -243,14 +290,38 @@ def plan(order: Order, items: Sequence[NormalizedItem],
         window = cnn.window_for(grid)
         items = _with_cnn_masks(items, window, mask_cache)
         mask_assets.append(cnn.ASSET)
-    masks = load_assets(items, grid, mask_assets, dtype="uint8", chunk=chunk,
-                        gdal_options=gdal_options, load=load)
-    cloud_masks = load_assets(items, grid, mask_assets, dtype="uint8", chunk=CLOUD_CHUNK,
-                              gdal_options=gdal_options, load=load)
-    aot = load_assets(items, grid, ["aot"], resampling="nearest", chunk=chunk,
-                      gdal_options=gdal_options, load=load) if has_aot else None
+    masks = params(mask_assets, dtype="uint8")
+    aot = params(["aot"]) if has_aot else None
+    blocks = plan_blocks(grid, chunk, lattice_of(
+        source_infos(session, {href for row in dn.hrefs for href in row if href}, dn.env)
+        .values(), grid))
+    windows = blocks.windows()
+    # CNN masks are written after the plan (`compute_masks`) and are small: their tiles are
+    # not announced, and stay for as long as the cache's budget lets them.
+    announce_reads(dn, windows, session)
+    announce_reads(masks, windows, session, halo=context.overlap,
+                   columns=[a for a, name in enumerate(mask_assets) if name != cnn.ASSET])
+    if aot is not None:
+        announce_reads(aot, windows, session)
+    cloud_masks = (load_assets(items, grid, mask_assets, dtype="uint8", chunk=CLOUD_CHUNK,
+                               gdal_options=gdal_options, load=session)
+                   if method.needs_cloud_weight else None)
     keys = [*order.bands, *(q.key for q in method.quality)]
-    return Plan(order, grid, items, method, context, dn, masks, cloud_masks, aot, keys, window)
+    return Plan(order, grid, items, method, context, dn, masks, cloud_masks, aot, blocks,
+                keys, window, session=session)
+
+
+def finish(p: Plan, client: Client | None) -> ReadStats:
+    """End the plan's read session (free its cached tiles) and return what it read.
+
+    On a cluster the reads happened in the workers: each reports and forgets its share.
+    """
+    stats = ReadStats()
+    stats.add(end_session(p.session))
+    if client is not None:
+        for counters in client.run(end_session, p.session).values():
+            stats.add(counters)
+    return stats
 
 
 def _maja_to_offset_dn(dn: np.ndarray) -> np.ndarray:
@@ -292,7 +363,7 @@ def compute_masks(p: Plan, client: Client | None, gdal_options: Mapping[str, Any
     if window is None or not missing:
         return 0
     tell = report or (lambda fraction, message: None)
-    tasks = [delayed(cnn.mask_item, pure=False)(item, window, path, gdal_options)
+    tasks = [delayed(cnn.mask_item, pure=False)(item, window, path, gdal_options, p.session)
              for item, path in missing]
     if client is None:
         # In rounds of the pool's size, so that progress and cancellation are seen.
@@ -317,7 +388,7 @@ def compute_masks(p: Plan, client: Client | None, gdal_options: Mapping[str, Any
 
 def cloud_fields(p: Plan, client: Client | None) -> Plan:
     """Pass 1: the coarse cloud fields of the whole order, blurred (only for the synthesis)."""
-    if not p.method.needs_cloud_weight:
+    if p.cloud_masks is None:
         return p
     f = p.context.factor
     out_chunks = (
@@ -340,26 +411,41 @@ def _coarse_entry(masks: np.ndarray, ctx: BlockContext) -> np.ndarray:
     return coarse_cloud_block(masks, ctx)[:, None]
 
 
+def compute_block(inputs: BlockInputs, window: Window) -> np.ndarray:
+    """Pass 2 on one block: read its inputs and reduce them, (L, rows, cols) float32."""
+    session = inputs.session
+    dn = read(inputs.dn, session, window, announced=True)
+    if inputs.context.flavour is MaskFlavour.MAJA:
+        dn = _maja_to_offset_dn(dn)
+    masks = read(inputs.masks, session, window, halo=inputs.context.overlap, announced=True)
+    aot = (read(inputs.aot, session, window, announced=True) if inputs.aot is not None
+           else None)
+    r0, r1, c0, c1 = window
+    location = {0: {"array-location": [(0, dn.shape[0]), (0, dn.shape[1]), (r0, r1), (c0, c1)]}}
+    return reduce_block(dn, masks, aot, inputs.context, location)
+
+
 def result_array(p: Plan) -> da.Array:
     """Pass 2, lazily: the stacked output layers (bands, then quality), float32 (L, Y, X).
 
-    The reduction keeps the 4-D block structure of its inputs (T, B, Y, X) -> (1, L, Y, X):
-    dask fuses such blockwise layers with the loader's read tasks, so each block is read and
-    reduced in one task and never waits in memory for its turn (a reduction that drops axes
-    is not fused, and the scheduler then reads blocks far ahead of the reductions: measured
-    here, 2 GB instead of 0.5 GB).
+    One task per block, which reads and reduces it (`compute_block`); on a cluster, workers
+    compute them like any other task.
     """
-    chunks = ((1,), (len(p.layer_keys),), p.dn.chunks[2], p.dn.chunks[3])
-    stacked = da.map_blocks(
-        _reduce_entry, p.dn, _overlapped(p.masks, p.context.overlap), p.aot, ctx=p.context,
-        chunks=chunks, dtype=np.float32, meta=np.empty((0, 0, 0, 0), dtype=np.float32),
+    layers = len(p.layer_keys)
+    template = da.zeros((layers, *p.grid.shape), dtype=np.float32,
+                        chunks=((layers,), p.blocks.rows, p.blocks.cols))
+    result: da.Array = da.map_blocks(
+        _block_entry, template, inputs=p.inputs, dtype=np.float32,
+        meta=np.empty((0, 0, 0), dtype=np.float32),
     )
-    return stacked[0]
+    return result
 
 
-def _reduce_entry(dn: np.ndarray, masks: np.ndarray, aot: np.ndarray | None,
-                  ctx: BlockContext, block_info: dict[Any, Any] | None = None) -> np.ndarray:
-    return reduce_block(dn, masks, aot, ctx, block_info)[None]
+def _block_entry(template: np.ndarray, inputs: BlockInputs,
+                 block_info: dict[Any, Any] | None = None) -> np.ndarray:
+    assert block_info is not None
+    _, (r0, r1), (c0, c1) = block_info[None]["array-location"]
+    return compute_block(inputs, (r0, r1, c0, c1))
 
 
 def layer_specs(p: Plan) -> list[LayerSpec]:
@@ -409,20 +495,38 @@ def _build(order: Order, items: Sequence[NormalizedItem], out_dir: Path,
            mask_cache: Path) -> Path:
     client = get_client(scheduler) if scheduler else None
     p = plan(order, items, gdal_options, mask_cache)
+    try:
+        return _build_plan(p, out_dir, product_id, client, report, cancel, gdal_options)
+    finally:
+        reads = finish(p, client).as_dict()
+        logger.info("reads: %(requests)d requests (%(opens)d opens, %(tiles)d tiles, "
+                    "%(warped)d warped windows), %(bytes)d compressed bytes, %(cache_hits)d "
+                    "tile cache hits, %(redecoded)d tiles decoded again", reads)
+
+
+def _build_plan(p: Plan, out_dir: Path, product_id: str | None, client: Client | None,
+                report: Progress, cancel: threading.Event | None,
+                gdal_options: Mapping[str, Any] | None) -> Path:
+    order = p.order
     report(0.02, f"{len(p.items)} scenes, grid {p.grid.shape[1]} x {p.grid.shape[0]}")
     compute_masks(p, client, gdal_options,
                   lambda fraction, message: report(0.02 + 0.08 * fraction, message), cancel)
     p = cloud_fields(p, client)
     report(0.1, "cloud weights ready" if p.method.needs_cloud_weight else "loading")
-    result = result_array(p)
     item = product_item(
         product_id=product_id or out_dir.name, grid=p.grid, period=order.period,
         method=order.method, bands=order.bands, quality=p.method.quality, inputs=p.items,
         parameters={**order.parameters(), "cloud_mask_chain": p.context.chain.name},
         geometry=order.geometry,
     )
-    with ProductWriter(out_dir, p.grid, layer_specs(p), block=p.chunk) as writer:
-        _compute_into(result, writer, client, report, cancel)
+    cell = max(CHUNK, p.chunk)
+    with ProductWriter(out_dir, p.grid, layer_specs(p), block=cell) as writer:
+        sink = _BlockSink(Reblocker(p.grid.shape, cell, len(p.layer_keys), writer.write_block),
+                          len(p.blocks.order), report, cancel)
+        if client is None:
+            _compute_locally(p, sink)
+        else:
+            _compute_on_cluster(p, client, sink)
         if cancel is not None and cancel.is_set():  # after the last block, before publishing
             raise Cancelled("cancelled by the caller")
         report(0.97, "writing COGs")
@@ -432,42 +536,56 @@ def _build(order: Order, items: Sequence[NormalizedItem], out_dir: Path,
 
 
 class _BlockSink:
-    """The target of ``dask.array.store``: writes each block as it is computed.
+    """Where computed blocks go: to the writer's cells (`Reblocker`), with progress.
 
-    Blocks arrive from the scheduler's threads, which also encode them and compute their
+    Blocks arrive from the computing threads, which also encode them and compute their
     overviews (the writer serialises only the GDAL writes). Cancellation is checked at every
-    block: raising here stops the compute.
+    block: raising here stops the computation.
     """
 
-    def __init__(self, writer: ProductWriter, total: int, report: Progress,
+    def __init__(self, reblocker: Reblocker, total: int, report: Progress,
                  cancel: threading.Event | None) -> None:
-        self.writer, self.total, self.report, self.cancel = writer, total, report, cancel
+        self.reblocker, self.total, self.report, self.cancel = reblocker, total, report, cancel
         self.done = 0
         self.lock = threading.Lock()
 
-    def __setitem__(self, key: tuple[slice, slice, slice], block: np.ndarray) -> None:
+    def put(self, window: Window, block: np.ndarray) -> None:
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled("cancelled by the caller")
-        self.writer.write_block(key[1], key[2], block)
+        self.reblocker.put(window, block)
         with self.lock:
             self.done += 1
             done = self.done
         self.report(0.1 + 0.87 * done / self.total, f"{done}/{self.total} blocks")
 
 
-def _compute_into(result: da.Array, writer: ProductWriter, client: Client | None,
-                  report: Progress, cancel: threading.Event | None) -> None:
-    """Compute every block and write each as it arrives.
+def _compute_locally(p: Plan, sink: _BlockSink) -> None:
+    """Every block on this machine's cores, in the plan's order (input tile by input tile).
 
-    Locally, dask's threaded scheduler runs the graph in its memory-friendly order (measured
-    here: 0.5 GB peak where an in-process distributed cluster, which runs the unfused read
-    tasks ahead of the reductions, reached 1.3 GB). On a distributed cluster, blocks come
-    back to this process as futures complete.
+    One thread a core, each reading, reducing and writing a block at a time: the peak is
+    bounded by the cores, not the area. The order is what lets a tile shared by neighbouring
+    blocks be decoded once (`engine.blocking`), so blocks start in it; a pool's queue is
+    first in, first out.
     """
-    sink = _BlockSink(writer, int(np.prod(result.numblocks)), report, cancel)
-    if client is None:
-        da.store(result, sink, lock=False, scheduler="threads")  # type: ignore[arg-type]
-        return
+    inputs = p.inputs
+    windows = p.blocks.windows()
+    workers = max(1, os.cpu_count() or 1)
+    with ThreadPoolExecutor(workers, thread_name_prefix="l3a-block") as pool:
+        def run(window: Window) -> None:
+            sink.put(window, compute_block(inputs, window))
+
+        futures = [pool.submit(run, window) for window in windows]
+        try:
+            for future in futures:
+                future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _compute_on_cluster(p: Plan, client: Client, sink: _BlockSink) -> None:
+    """Every block on the cluster's workers; each comes back here to be written."""
+    result = result_array(p)
     starts = [np.cumsum((0, *c)) for c in result.chunks]
     blocks = result.to_delayed().ravel()
     where = [np.unravel_index(i, result.numblocks) for i in range(len(blocks))]
@@ -476,9 +594,9 @@ def _compute_into(result: da.Array, writer: ProductWriter, client: Client | None
     try:
         for future in as_completed(futures, loop=client.loop):
             _, by, bx = where[index[future.key]]
-            rows = slice(int(starts[1][by]), int(starts[1][by + 1]))
-            cols = slice(int(starts[2][bx]), int(starts[2][bx + 1]))
-            sink[(slice(None), rows, cols)] = future.result()
+            window = (int(starts[1][by]), int(starts[1][by + 1]), int(starts[2][bx]),
+                      int(starts[2][bx + 1]))
+            sink.put(window, future.result())
             future.release()
     finally:
         client.cancel(futures)
@@ -494,6 +612,9 @@ def compute_layers(order: Order, items: Sequence[NormalizedItem],
     client = get_client(scheduler) if scheduler else None
     with tempfile.TemporaryDirectory(prefix="l3a-masks-") as scratch:
         p = plan(order, items, mask_cache=mask_cache or Path(scratch))
-        compute_masks(p, client)
-        p = cloud_fields(p, client)
-        return p.layer_keys, _compute(result_array(p), client), p
+        try:
+            compute_masks(p, client)
+            p = cloud_fields(p, client)
+            return p.layer_keys, _compute(result_array(p), client), p
+        finally:
+            finish(p, client)

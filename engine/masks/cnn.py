@@ -218,20 +218,28 @@ def is_readable(path: Path) -> bool:
 
 
 def mask_item(item: NormalizedItem, window: CnnWindow, path: Path,
-              gdal_options: Mapping[str, Any] | None = None) -> Path:
+              gdal_options: Mapping[str, Any] | None = None, session: str | None = None,
+              ) -> Path:
     """Compute one item's mask on the window and cache it at ``path``; return ``path``.
 
     Reads the model's bands averaged onto the coarse grid (through the engine's loader), runs
-    the network, writes the file. A cached file is left as it is.
+    the network, writes the file. A cached file is left as it is. The reads are a child of
+    the build's read ``session`` (`engine.readers`): a failed build stops them.
     """
     if is_readable(path):
         return path
-    from engine.load import load_assets  # the loader imports this module's ASSET name
+    # The loader imports this module's ASSET name.
+    from engine.load import load_assets, new_load_key
+    from engine.readers import child_session, end_session
 
     bands = model_bands(item)
+    session = child_session(session or new_load_key(), f"cnn-{item.id}")
     dn = load_assets([item], window.grid, list(bands), resampling="average",
-                     chunk=max(window.grid.shape), gdal_options=gdal_options)
-    values = np.asarray(dn.compute(scheduler="sync"))[0]  # type: ignore[no-untyped-call]
+                     chunk=max(window.grid.shape), gdal_options=gdal_options, load=session)
+    try:
+        values = np.asarray(dn.compute(scheduler="sync"))[0]  # type: ignore[no-untyped-call]
+    finally:
+        end_session(session)  # its tiles are not kept: the main pass is far behind
     scale = np.array([item.bands[b].scale for b in bands], dtype=np.float32)[:, None, None]
     offset = np.array([item.bands[b].offset for b in bands], dtype=np.float32)[:, None, None]
     reflectance = (values * scale + offset).astype(np.float32)

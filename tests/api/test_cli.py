@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,40 @@ def test_build_takes_a_cloud_mask_in_any_spelling_and_records_it(small_demo: Pat
     assert done.returncode == 0, done.stderr
     parameters = json.loads((out / "item.json").read_text())["properties"]["l3a:parameters"]
     assert parameters["cloud_mask"] == "scl"
+
+
+def test_verbose_build_says_what_it_read(small_demo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "product"
+    done = l3a("build", "--source", str(small_demo), "--bbox", BBOX, "--period", "2024-07",
+               "--bands", "red,nir", "--resolution", "60", "--cloud-mask", "scl", "--quiet",
+               "--verbose", "--out", str(out), data_dir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stderr.splitlines() if line.startswith("l3a: reads:"))
+    found = re.search(r"(?P<requests>\d+) requests \((?P<opens>\d+) opens, (?P<tiles>\d+) "
+                      r"tiles, .*?(?P<bytes>\d+) compressed bytes", line)
+    assert found is not None, line
+    counts = {name: int(value) for name, value in found.groupdict().items()}
+    # 12 scenes, each read for red, nir, SCL and AOT: every file opened, each tile decoded
+    # once (the SCL's too, though the cloud-weight pass reads it before the reduction).
+    files = 12 * 4
+    assert counts["opens"] >= files
+    assert counts["tiles"] >= files
+    assert counts["requests"] >= counts["opens"] + counts["tiles"]
+    assert counts["bytes"] > 0
+    assert line.endswith(" 0 tiles decoded again")
+
+
+def test_a_build_does_not_import_the_web_stack() -> None:
+    # What `l3a build` imports: the command line, the catalogue search and the engine.
+    code = ("import sys, json; import api.cli, catalog.search, engine.pipeline; "
+            "print(json.dumps(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    modules = set(json.loads(done.stdout))
+    assert "engine.pipeline" in modules
+    web = {"fastapi", "starlette", "uvicorn", "titiler", "rio_tiler", "sqlalchemy",
+           "catalog.demo", "onnxruntime"}
+    assert not web & modules
 
 
 def test_build_help_lists_the_cloud_mask_sources(tmp_path: Path) -> None:

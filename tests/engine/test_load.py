@@ -144,7 +144,7 @@ class _Handle:
 
 
 def test_pool_lends_a_handle_to_one_thread_at_a_time_and_closes_the_oldest() -> None:
-    from engine.load import _Pool
+    from engine.readers import _Pool
 
     pool = _Pool(limit=2)
     a = pool.take(("load", "a"), lambda: _Handle("a1"))
@@ -173,24 +173,34 @@ def test_concurrent_blocks_read_the_same_values(items: list[NormalizedItem]) -> 
         np.testing.assert_array_equal(parallel, whole)
 
 
-def test_loads_sharing_a_key_open_each_file_once(items: list[NormalizedItem],
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_loads_sharing_a_session_share_open_files_and_tiles(
+        items: list[NormalizedItem], monkeypatch: pytest.MonkeyPatch) -> None:
     import engine.load as load_module
+    import engine.readers as readers
 
     opened: list[str] = []
-    original = load_module._Source
+    original = readers._Source
 
     def counting(href: str) -> Any:
         opened.append(href)
         return original(href)
 
-    monkeypatch.setattr(load_module, "_Source", counting)
+    monkeypatch.setattr(readers, "_Source", counting)
     grid = Grid(epsg=32633, shape=(600, 600), transform=(120.0, 0.0, X0, 0.0, -120.0, Y0))
     key = load_module.new_load_key()
     first = load_assets(items, grid, ["scl"], chunk=256, load=key).compute(scheduler="sync")
+    after_first = len(opened)
+    decoded = readers.stats_of(key).tiles
     again = load_assets(items, grid, ["scl"], chunk=300, load=key).compute(scheduler="sync")
     np.testing.assert_array_equal(first, again)
-    assert sorted(opened) == sorted(set(opened)) and len(opened) == len(items)
+    # Every file was opened by the first load, and the second, in other blocks, neither
+    # opened nor decoded anything again: its tiles were in the session's cache.
+    assert set(opened) == {item.masks.scl.href for item in items if item.masks.scl}
+    assert len(opened) == after_first
+    assert readers.stats_of(key).tiles == decoded > 0
+    assert readers.stats_of(key).redecoded == 0
+    counters = readers.end_session(key)
+    assert counters["tiles"] == decoded and counters["opens"] == after_first
     # A load of its own opens them again.
     load_assets(items, grid, ["scl"]).compute(scheduler="sync")
-    assert len(opened) == 2 * len(items)
+    assert len(opened) >= 2 * len(items)

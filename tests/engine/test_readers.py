@@ -1,0 +1,145 @@
+"""The tile reader: each input tile decoded once per build, whatever the bbox; a bounded cache."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from catalog.model import NormalizedItem
+from engine.period import parse_period
+from engine.pipeline import Order, build_product
+from engine.readers import TileCache
+from tests.benchmarks import workload as wl
+
+SIZE = 1536
+BANDS = ("blue", "green", "red", "nir")
+N_DATES = 3
+
+
+def tile(value: int, side: int = 4) -> np.ndarray:
+    return np.full((side, side), value, dtype=np.uint16)  # 32 bytes
+
+
+def decode_now(cache: TileCache, key: str, value: int) -> Future[np.ndarray]:
+    futures, missing = cache.claim([key])
+    if missing:
+        cache.fill(key, futures[0], tile(value))
+    return futures[0]
+
+
+def test_a_tile_asked_twice_is_decoded_once() -> None:
+    cache = TileCache(budget=1024)
+    first, missing = cache.claim(["a", "b"])
+    assert missing == [0, 1]
+    again, missing_again = cache.claim(["a"])
+    assert missing_again == [] and again[0] is first[0]  # the second asker waits
+    cache.fill("a", first[0], tile(1))
+    assert again[0].result()[0, 0] == 1
+
+
+def test_an_announced_tile_leaves_after_its_last_read() -> None:
+    cache = TileCache(budget=1024)
+    cache.expect({"a": 2})
+    decode_now(cache, "a", 1)
+    cache.release("a")
+    assert cache.used == 32
+    cache.release("a")
+    assert cache.used == 0
+    assert cache.claim(["a"])[1] == [0]  # asked again: decoded again
+
+
+def test_over_budget_unannounced_tiles_go_first_then_newcomers_are_not_kept() -> None:
+    cache = TileCache(budget=64)  # two tiles
+    cache.expect({"a": 1, "b": 1, "c": 1})
+    decode_now(cache, "x", 0)  # nobody announced it
+    decode_now(cache, "a", 1)
+    decode_now(cache, "b", 2)  # over budget: x leaves
+    assert cache.claim(["x"])[1] == [0]
+    cache.fill("x", cache.claim(["x"])[0][0], tile(0))  # x not kept again: a, b stay
+    assert cache.claim(["a", "b"])[1] == []
+    c = decode_now(cache, "c", 3)  # a and b are announced: c is served, not kept
+    assert c.result()[0, 0] == 3
+    assert cache.used == 64 and cache.claim(["c"])[1] == [0]
+
+
+def test_a_failed_decode_reaches_its_waiters_and_is_retried() -> None:
+    cache = TileCache(budget=1024)
+    futures, _ = cache.claim(["a"])
+    cache.fill("a", futures[0], None, OSError("404"))
+    with pytest.raises(OSError, match="404"):
+        futures[0].result()
+    assert cache.claim(["a"])[1] == [0]
+
+
+def test_concurrent_claims_decode_each_tile_once() -> None:
+    cache = TileCache(budget=1 << 20)
+    decoded: list[str] = []
+    lock = threading.Lock()
+
+    def reader(keys: list[str]) -> None:
+        futures, missing = cache.claim(keys)
+        for i in missing:
+            with lock:
+                decoded.append(keys[i])
+            cache.fill(keys[i], futures[i], tile(i))
+        for future in futures:
+            future.result(timeout=5)
+
+    keys = [f"t{i}" for i in range(50)]
+    threads = [threading.Thread(target=reader, args=(keys[i:] + keys[:i],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(decoded) == sorted(keys)
+
+
+@pytest.fixture(scope="module")
+def tiled_1024(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[NormalizedItem]]:
+    path = wl.workload(SIZE, tile=1024, n_dates=N_DATES, bands=BANDS,
+                       root=tmp_path_factory.mktemp("workload"))
+    return path, wl.items(path, SIZE)
+
+
+def tiles_intersecting(files: list[Path], bounds: tuple[float, float, float, float]) -> int:
+    """Internal tiles of the files that intersect ``bounds``."""
+    count = 0
+    west, south, east, north = bounds
+    for path in files:
+        with rasterio.open(path) as dataset:
+            rows, cols = dataset.block_shapes[0]
+            res, x0, y0 = dataset.transform.a, dataset.transform.c, dataset.transform.f
+            r0, r1 = int((y0 - north) // (res * rows)), int(-(-(y0 - south) // (res * rows)))
+            c0, c1 = int((west - x0) // (res * cols)), int(-(-(east - x0) // (res * cols)))
+            count += (min(r1, -(-dataset.height // rows)) - max(r0, 0)) * \
+                (min(c1, -(-dataset.width // cols)) - max(c0, 0))
+    return count
+
+
+@pytest.mark.parametrize("method", ["synthesis", "median"])
+def test_an_unaligned_order_decodes_each_input_tile_once(
+        tiled_1024: tuple[Path, list[NormalizedItem]], tmp_path: Path, method: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    path, items = tiled_1024
+    x0, y1 = wl.ORIGIN
+    # A bbox a user would type: 123 and 101 px off the 1024 px tiles, 10 m inside the last.
+    bounds = (x0 + 1230.0, y1 - SIZE * 10 + 2000.0, x0 + SIZE * 10 - 10.0, y1 - 1010.0)
+    order = Order(bbox=wl.lonlat_bbox(SIZE), period=parse_period(wl.PERIOD), method=method,
+                  bands=BANDS, resolution=10, epsg=wl.EPSG, bounds=bounds, cloud_mask="scl")
+    with caplog.at_level(logging.INFO, logger="engine.pipeline"):
+        build_product(order, items, tmp_path / "product")
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("reads:"))
+    found = re.search(r"(\d+) opens, (\d+) tiles.* (\d+) tiles decoded again", line)
+    assert found is not None, line
+    opens, tiles, again = (int(v) for v in found.groups())
+    files = [p for p in wl.files(path) if p.stem in (*BANDS, "scl")]
+    assert tiles == tiles_intersecting(files, bounds) and again == 0
+    # Every file opened, and at most once more by each of two block threads.
+    assert len(files) <= opens <= 2 * len(files)
