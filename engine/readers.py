@@ -22,6 +22,8 @@ CRS) go through stackstac's warping reader, the only use of stackstac in l3a.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import threading
 from collections import OrderedDict, deque
@@ -56,8 +58,11 @@ AHEAD_BYTES = 64 * 1024**2
 #: Smallest cached unit, in pixels a side: strip-organised files are cached in bands of
 #: strips at least this tall (a unit per strip would cost more in bookkeeping than decoding).
 MIN_UNIT = 256
-#: Idle open datasets kept by the process (least recently used closed first).
-OPEN_DATASETS = 512
+#: Idle open datasets kept by the process (least recently used closed first). An open GDAL
+#: dataset keeps its last compressed tile (1.5 MB for a 1024 px tile of Earth Search's), so
+#: 132 inputs kept open held 200 MB; reopening costs about a millisecond, and no request
+#: over HTTP (GDAL's /vsicurl/ cache still has the header).
+OPEN_DATASETS = int(os.environ.get("L3A_OPEN_DATASETS", "0"))
 
 
 class BlockReader(Protocol):
@@ -370,6 +375,23 @@ class TileCache:
         return self._used
 
 
+def _return_freed_tiles_to_the_system() -> None:
+    """Have glibc map arrays of 256 KiB and more on their own, and unmap them when freed.
+
+    Tiles (0.5-2 MB) are allocated and freed by many threads; by default glibc raises its
+    mmap threshold after the first frees and then serves such arrays from per-thread
+    arenas, which keep the freed memory: measured on an Earth Search order, the peak was
+    130 MB lower with the threshold fixed. Elsewhere than glibc, nothing changes.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 256 * 1024)
+    except (OSError, AttributeError):
+        pass
+
+
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+_return_freed_tiles_to_the_system()
 _pool = _Pool(OPEN_DATASETS)
 _tiles = TileCache(TILE_CACHE_BYTES)
 _infos: dict[tuple[str, str], SourceInfo] = {}
