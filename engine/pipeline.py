@@ -3,8 +3,10 @@
 ``items -> select -> load -> masks -> cloud fields (synthesis) -> reduce -> write``
 
 `build_product` reads top to bottom as that flow. The pixel work happens in `engine.blocks`
-on dask blocks that each hold every observation of a window of pixels, so memory is bounded
-by the chunk, not by the area.
+on blocks that each hold every observation of a window of pixels, so memory is bounded by
+the block, not by the area. Blocks start on the inputs' tiles and are computed tile by tile
+(`engine.blocking`), so that each input tile is decoded once (`engine.readers`); locally one
+thread a core computes them, on a cluster each is a dask task.
 """
 
 from __future__ import annotations
@@ -499,7 +501,8 @@ def _build(order: Order, items: Sequence[NormalizedItem], out_dir: Path,
         return _build_plan(p, out_dir, product_id, client, report, cancel, gdal_options)
     finally:
         reads = finish(p, client).as_dict()
-        logger.info("reads: %(requests)d requests (%(opens)d opens, %(tiles)d tiles, "
+        logger.info("reads: %(requests)d requests (%(opens)d opens, %(reopens)d reopens, "
+                    "%(tiles)d tiles, "
                     "%(warped)d warped windows), %(bytes)d compressed bytes, %(cache_hits)d "
                     "tile cache hits, %(redecoded)d tiles decoded again", reads)
 

@@ -65,8 +65,8 @@ def test_verbose_build_says_what_it_read(small_demo: Path, tmp_path: Path) -> No
                "--verbose", "--out", str(out), data_dir=tmp_path)
     assert done.returncode == 0, done.stderr
     line = next(line for line in done.stderr.splitlines() if line.startswith("l3a: reads:"))
-    found = re.search(r"(?P<requests>\d+) requests \((?P<opens>\d+) opens, (?P<tiles>\d+) "
-                      r"tiles, .*?(?P<bytes>\d+) compressed bytes", line)
+    found = re.search(r"(?P<requests>\d+) requests \((?P<opens>\d+) opens, \d+ reopens, "
+                      r"(?P<tiles>\d+) tiles, .*?(?P<bytes>\d+) compressed bytes", line)
     assert found is not None, line
     counts = {name: int(value) for name, value in found.groupdict().items()}
     # 12 scenes, each read for red, nir, SCL and AOT: every file opened, each tile decoded

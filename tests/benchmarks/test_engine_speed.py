@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.benchmark
+# A module fixture runs every case: far over the suite's per-test timeout.
+pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(3600)]
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "artifacts" / "benchmarks" / "engine.json"
 Figures = dict[str, dict[str, Any]]

@@ -40,7 +40,8 @@ import pytest
 
 from tests.benchmarks.workload import LAYOUTS
 
-pytestmark = pytest.mark.benchmark
+# A module fixture runs every case: far over the suite's per-test timeout.
+pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(3600)]
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "artifacts" / "benchmarks" / "loader.json"
 REPEATS = 3
