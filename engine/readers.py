@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import threading
 from collections import OrderedDict, deque
@@ -38,10 +39,7 @@ import numpy.typing as npt
 import rasterio
 import rasterio.enums
 import rasterio.errors
-import stackstac
 from rasterio.windows import Window
-from stackstac.raster_spec import RasterSpec
-from stackstac.rio_reader import AutoParallelRioReader
 
 from catalog.model import Grid
 from engine.lattice import WindowPlan, plan_window, resample
@@ -656,19 +654,26 @@ def source_window(plan: WindowPlan) -> tuple[tuple[int, int], tuple[int, int]] |
     return (r0, r1), (c0, c1)
 
 
-class _DNReader(AutoParallelRioReader):  # type: ignore[misc]  # stackstac is untyped
-    """stackstac's warping reader, reading DN without a mask.
+@functools.cache
+def _dn_reader() -> type:
+    """The warping reader of stackstac, reading DN without a mask.
 
     stackstac reads ``masked=True`` and fills the mask afterwards; for a band with a nodata
     value GDAL derives that mask by decoding the band a second time. Sentinel-2 DN carry
     their nodata (0, or -10000 for MAJA) in the values and our fill value is that nodata,
-    so the mask is redundant: skipping it halves the decoding.
+    so the mask is redundant: skipping it halves the decoding. Made on first use: stackstac
+    imports xarray and pandas, half a second of every ``l3a build`` that never warps.
     """
+    from stackstac.rio_reader import AutoParallelRioReader
 
-    def read(self, window: Window, **kwargs: Any) -> npt.NDArray[Any]:
-        data = self.dataset.read(window=window, indexes=1, out_dtype=self.dtype, masked=False)
-        result: npt.NDArray[Any] = np.asarray(data)
-        return result
+    class DNReader(AutoParallelRioReader):  # type: ignore[misc]  # stackstac is untyped
+        def read(self, window: Window, **kwargs: Any) -> npt.NDArray[Any]:
+            data = self.dataset.read(window=window, indexes=1, out_dtype=self.dtype,
+                                     masked=False)
+            result: npt.NDArray[Any] = np.asarray(data)
+            return result
+
+    return DNReader
 
 
 def warp_into(target: npt.NDArray[Any], session: str, href: str, grid: Grid,
@@ -684,7 +689,10 @@ def _warp_into(target: npt.NDArray[Any], session: str, href: str, grid: Grid,
                env: tuple[tuple[str, Any], ...]) -> None:
     # A warping reader is made for one output type, resampling and fill value.
     key = (session, f"warp:{target.dtype.str}:{resampling}:{fill_value}:{href}")
-    reader = _pool.take(key, lambda: _DNReader(
+    import stackstac
+    from stackstac.raster_spec import RasterSpec
+
+    reader = _pool.take(key, lambda: _dn_reader()(
         url=href, spec=RasterSpec(grid.epsg, grid.bounds, (grid.resolution,) * 2),
         resampling=rasterio.enums.Resampling[resampling], dtype=target.dtype,
         fill_value=target.dtype.type(fill_value), scale_offset=(1, 0),
