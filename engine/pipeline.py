@@ -28,14 +28,12 @@ from dask.delayed import delayed
 from distributed import Client, as_completed
 
 from catalog.model import BAND_ID, Grid, MaskFlavour, NormalizedItem, RasterAsset
-from catalog.normalize import BOA_OFFSET, MAJA_NODATA
-from catalog.normalize import REFLECTANCE_SCALE as L2A_REFLECTANCE_SCALE
+from catalog.normalize import MAJA_NODATA
 from engine import cloud_weight
-from engine.acquisitions import acquisition_groups
 from engine.blocking import Blocks, Reblocker, Window, lattice_of, plan_blocks
 from engine.blocks import BlockContext, coarse_cloud_block, footprint_in_grid, reduce_block
 from engine.cluster import get_client
-from engine.errors import Cancelled, InvalidParameter, NoObservations
+from engine.errors import Cancelled, InvalidParameter
 from engine.grid import output_grid
 from engine.load import (
     CHUNK,
@@ -48,10 +46,10 @@ from engine.load import (
     new_load_key,
     read,
 )
-from engine.masks import chain as mask_chain
 from engine.masks import cnn
 from engine.methods import get_method
 from engine.methods.base import Method
+from engine.observations import Inputs, maja_to_offset_dn, prepare
 from engine.period import Period
 from engine.readers import ReadStats, end_session, source_infos
 from engine.stac_item import product_item
@@ -165,37 +163,6 @@ class Plan:
         return BlockInputs(self.context, self.dn, self.masks, self.aot, self.session)
 
 
-def select_observations(items: Sequence[NormalizedItem], period: Period) -> list[NormalizedItem]:
-    """Items inside the period's window, in the deterministic (datetime, id) order."""
-    first, last = period.window_start, period.window_end
-    chosen = [item for item in items if first <= item.datetime.date() <= last]
-    return sorted(chosen, key=lambda item: item.sort_key)
-
-
-def _flavour(items: Sequence[NormalizedItem]) -> MaskFlavour:
-    flavours = {item.masks.flavour for item in items}
-    if len(flavours) > 1:
-        raise InvalidParameter("source", "the items mix mask flavours (Sen2Cor and MAJA)")
-    return flavours.pop()
-
-
-def _scale_offset(
-    items: Sequence[NormalizedItem], groups: list[list[int]], bands: Sequence[str],
-    flavour: MaskFlavour,
-) -> tuple[np.ndarray, np.ndarray]:
-    scale = np.full((len(groups), len(bands)), L2A_REFLECTANCE_SCALE, dtype=np.float32)
-    offset = np.zeros((len(groups), len(bands)), dtype=np.float32)
-    for g, members in enumerate(groups):
-        item = items[members[0]]  # one acquisition, one processing baseline
-        for b, band in enumerate(bands):
-            asset = item.bands.get(band)
-            if flavour is MaskFlavour.MAJA:
-                offset[g, b] = BOA_OFFSET  # DN were shifted by +1000: `_maja_to_offset_dn`
-            elif asset is not None:
-                scale[g, b], offset[g, b] = asset.scale, asset.offset
-    return scale, offset
-
-
 def _with_cnn_masks(items: Sequence[NormalizedItem], window: cnn.CnnWindow,
                     folder: Path) -> list[NormalizedItem]:
     """Copies of the items whose ``masks.cnn`` names their cached CNN mask."""
@@ -213,33 +180,9 @@ def plan(order: Order, items: Sequence[NormalizedItem],
     with the CNN needs one. `compute_masks` fills it before the arrays are computed.
     """
     grid = output_grid(order.bbox, order.resolution, order.epsg, order.bounds)
-    items = select_observations(items, order.period)
-    if not items:
-        raise NoObservations(f"no scene in the window of {order.period.label} over the bbox")
     method = get_method(order.method, order.period)
-    flavour = _flavour(items)
-    chain = mask_chain.resolve(order.cloud_mask, flavour)
-    available = {band for item in items for band in item.bands}
-    missing = [band for band in order.bands if band not in available]
-    if missing:
-        raise InvalidParameter("bands", f"no scene of the order has {', '.join(missing)}")
-    # Extra bands help a method choose (the composite's indices); a source without them
-    # loads what it has, and the method says whether that is enough.
-    extra = [band for band in method.extra_bands if band in available]
-    if chain.temporal:
-        lacking = [band for band in mask_chain.TEMPORAL_BANDS[:2] if band not in available]
-        if lacking:
-            raise InvalidParameter(mask_chain.FIELD,
-                                   f"temporal needs {', '.join(lacking)}, which no scene has")
-        extra += [band for band in mask_chain.TEMPORAL_BANDS if band in available]
-    bands = tuple(dict.fromkeys((*order.bands, *extra)))
-    groups = acquisition_groups([item.acquisition_key for item in items])
-    scale, offset = _scale_offset(items, groups, bands, flavour)
-    days = np.array([order.period.days_from_central(items[g[0]].datetime) for g in groups],
-                    dtype=np.float32)
-    has_aot = any(item.aot is not None for item in items)
-    aot_scale = np.array([item.aot.scale if item.aot else np.nan for item in items],
-                         dtype=np.float32) if has_aot else None
+    inputs = prepare(items, order.period, order.bands, order.cloud_mask, method)
+    bands = inputs.bands
     dilation_px = int(np.ceil(order.cloud_dilation_m / order.resolution))
     if dilation_px > CHUNK // 2:
         raise InvalidParameter("cloud_dilation", f"at most {CHUNK // 2 * order.resolution} m")
@@ -247,13 +190,13 @@ def plan(order: Order, items: Sequence[NormalizedItem],
         method=method,
         bands=bands,
         output_bands=tuple(bands.index(b) for b in order.bands),
-        flavour=flavour,
-        groups=tuple(tuple(g) for g in groups),
-        scale=scale,
-        offset=offset,
-        days=days,
-        aot_scale=aot_scale,
-        chain=chain,
+        flavour=inputs.flavour,
+        groups=inputs.groups,
+        scale=inputs.scale,
+        offset=inputs.offset,
+        days=inputs.days,
+        aot_scale=inputs.aot_scale,
+        chain=inputs.chain,
         dilation_px=dilation_px,
         factor=cloud_weight.coarse_factor(order.resolution),
         footprint=footprint_in_grid(order.geometry, grid) if order.geometry else None,
@@ -261,17 +204,18 @@ def plan(order: Order, items: Sequence[NormalizedItem],
     )
     session = new_load_key()  # every load of the build shares its open files and tiles
     try:
-        return _plan_reads(order, items, grid, method, context, chain, flavour, bands,
-                           has_aot, gdal_options, mask_cache, session)
+        return _plan_reads(order, inputs, grid, method, context, gdal_options, mask_cache,
+                           session)
     except BaseException:
         end_session(session)  # what it opened and announced goes with it
         raise
 
 
-def _plan_reads(order: Order, items: list[NormalizedItem], grid: Grid, method: Method,
-                context: BlockContext, chain: mask_chain.MaskChain, flavour: MaskFlavour,
-                bands: tuple[str, ...], has_aot: bool, gdal_options: Mapping[str, Any] | None,
+def _plan_reads(order: Order, inputs: Inputs, grid: Grid, method: Method,
+                context: BlockContext, gdal_options: Mapping[str, Any] | None,
                 mask_cache: Path | None, session: str) -> Plan:
+    """The reads of a plan: what each load reads, the blocks, the tiles they share."""
+    items, flavour, bands = list(inputs.items), inputs.flavour, inputs.bands
     reflectance_resampling = "average" if order.resolution > 10 else "nearest"
     chunk = chunk_for(items, grid, bands, gdal_options=gdal_options, load=session)
 
@@ -286,14 +230,14 @@ def _plan_reads(order: Order, items: list[NormalizedItem], grid: Grid, method: M
                     resampling=reflectance_resampling)
         mask_assets = ["clm", "mg2"]
     window: cnn.CnnWindow | None = None
-    if chain.cnn:
+    if inputs.chain.cnn:
         if mask_cache is None:
             raise ValueError("a cloud mask chain with the CNN needs a mask cache folder")
         window = cnn.window_for(grid)
         items = _with_cnn_masks(items, window, mask_cache)
         mask_assets.append(cnn.ASSET)
     masks = params(mask_assets, dtype="uint8")
-    aot = params(["aot"]) if has_aot else None
+    aot = params(["aot"]) if inputs.has_aot else None
     blocks = plan_blocks(grid, chunk, lattice_of(
         source_infos(session, {href for row in dn.hrefs for href in row if href}, dn.env)
         .values(), grid))
@@ -324,16 +268,6 @@ def finish(p: Plan, client: Client | None) -> ReadStats:
         for counters in client.run(end_session, p.session).values():
             stats.add(counters)
     return stats
-
-
-def _maja_to_offset_dn(dn: np.ndarray) -> np.ndarray:
-    """MAJA DN moved into the uint16 "DN + 1000" form of baseline >= 04.00 (0: nodata).
-
-    One code path then serves both flavours.
-    """
-    shifted = np.clip(dn.astype(np.int32) + 1000, 1, 65535).astype(np.uint16)
-    shifted[dn == MAJA_NODATA] = 0
-    return shifted
 
 
 def _overlapped(masks: da.Array, overlap: int) -> da.Array:
@@ -418,7 +352,7 @@ def compute_block(inputs: BlockInputs, window: Window) -> np.ndarray:
     session = inputs.session
     dn = read(inputs.dn, session, window, announced=True)
     if inputs.context.flavour is MaskFlavour.MAJA:
-        dn = _maja_to_offset_dn(dn)
+        dn = maja_to_offset_dn(dn)
     masks = read(inputs.masks, session, window, halo=inputs.context.overlap, announced=True)
     aot = (read(inputs.aot, session, window, announced=True) if inputs.aot is not None
            else None)
