@@ -12,7 +12,7 @@ gathers computed blocks into the writer's cells.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,12 +77,6 @@ class Blocks:
     order: tuple[tuple[int, int], ...]
     #: The block side asked for; blocks are smaller only at the grid's edges.
     step: int
-
-    def window(self, index: tuple[int, int]) -> Window:
-        """The window of the block at ``index``."""
-        i, j = index
-        r0, c0 = sum(self.rows[:i]), sum(self.cols[:j])
-        return (r0, r0 + self.rows[i], c0, c0 + self.cols[j])
 
     def windows(self) -> list[Window]:
         """Every block's window, in computing order."""
@@ -166,9 +160,3 @@ class Reblocker:
         """Cells still missing pixels."""
         return len(self._partial)
 
-
-def cells_of(windows: Sequence[Window], cell: int) -> int:
-    """How many writer cells the windows touch (for progress)."""
-    return len({(ci, cj) for r0, r1, c0, c1 in windows
-                for ci in range(r0 // cell, -(-r1 // cell))
-                for cj in range(c0 // cell, -(-c1 // cell))})

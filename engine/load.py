@@ -98,27 +98,24 @@ class LoadParams:
     """Everything a load reads, hashable: equal parameters give equal graph keys."""
 
     hrefs: tuple[tuple[str | None, ...], ...]  # (T, A), None where an item lacks the asset
+    assets: tuple[str, ...]  # the A axis: loader names (`asset_of`)
     grid: Grid
     dtype: str
     fill_value: int
     resampling: str
     env: tuple[tuple[str, Any], ...]  # GDAL settings, sorted
 
-    def reader(self, session: str, announced: bool = False) -> BlockReader:
-        """The reader of these parameters in a read session (`announce_reads`)."""
-        return TiledReader(session, self.grid, self.env, self.resampling, self.fill_value,
-                           announced)
+    def reader(self, session: str) -> BlockReader:
+        """The reader of these parameters in a read session."""
+        return TiledReader(session, self.grid, self.env, self.resampling, self.fill_value)
 
 
-def _read_block(params: LoadParams, session: str, announced: bool,
+def _read_block(params: LoadParams, session: str,
                 block_info: dict[Any, Any] | None = None) -> npt.NDArray[Any]:
     """One spatial block of every item and asset: (T, A, rows, cols)."""
     assert block_info is not None
-    (_, _), (_, assets), (r0, r1), (c0, c1) = block_info[None]["array-location"]
-    # Not np.full: most slots are read whole, filling them first would write 60 MB for naught.
-    out = np.empty((len(params.hrefs), assets, r1 - r0, c1 - c0), dtype=params.dtype)
-    params.reader(session).read_block(out, params.hrefs, (r0, c0, r1 - r0, c1 - c0))
-    return out
+    _, _, (r0, r1), (c0, c1) = block_info[None]["array-location"]
+    return read(params, session, (r0, r1, c0, c1))
 
 
 def _href(asset: RasterAsset) -> str:
@@ -175,31 +172,26 @@ def chunk_for(items: Sequence[NormalizedItem], grid: Grid, assets: Sequence[str]
 
 
 def read(params: LoadParams, session: str, window: tuple[int, int, int, int],
-         halo: int = 0, announced: bool = False) -> npt.NDArray[Any]:
+         halo: int = 0) -> npt.NDArray[Any]:
     """Every item and asset on an output ``window`` (row0, row1, col0, col1): (T, A, Y, X).
 
     With a ``halo``, the window grows by that many pixels a side; outside the grid they are
-    0 (what the cloud dilation reads as "no cloud", as ``dask.array.overlap`` pads).
-    ``announced``: this read was announced (`announce_reads`, with the same ``halo``).
+    0 (what the cloud dilation reads as "no cloud", as ``dask.array.overlap`` pads). A read
+    announced to the session (`announce_reads`) must be made with the same ``halo``.
     """
     r0, r1, c0, c1 = window
     if not halo:
-        out = np.empty((len(params.hrefs), _width(params), r1 - r0, c1 - c0), params.dtype)
-        params.reader(session, announced).read_block(out, params.hrefs,
-                                                     (r0, c0, r1 - r0, c1 - c0))
+        # Not np.full: most slots are read whole, filling them first would cost a write.
+        out = np.empty((len(params.hrefs), len(params.assets), r1 - r0, c1 - c0), params.dtype)
+        params.reader(session).read_block(out, params.hrefs, (r0, c0, r1 - r0, c1 - c0))
         return out
     inner = _clip((r0 - halo, r1 + halo, c0 - halo, c1 + halo), params.grid.shape)
-    out = np.zeros((len(params.hrefs), _width(params), r1 - r0 + 2 * halo,
+    out = np.zeros((len(params.hrefs), len(params.assets), r1 - r0 + 2 * halo,
                     c1 - c0 + 2 * halo), params.dtype)
     y0, y1, x0, x1 = inner
     top, left = y0 - (r0 - halo), x0 - (c0 - halo)
-    out[..., top:top + y1 - y0, left:left + x1 - x0] = read(params, session, inner,
-                                                            announced=announced)
+    out[..., top:top + y1 - y0, left:left + x1 - x0] = read(params, session, inner)
     return out
-
-
-def _width(params: LoadParams) -> int:
-    return len(params.hrefs[0]) if params.hrefs else 0
 
 
 def _clip(window: tuple[int, int, int, int], shape: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -208,13 +200,14 @@ def _clip(window: tuple[int, int, int, int], shape: tuple[int, int]) -> tuple[in
 
 
 def announce_reads(params: LoadParams, windows: Iterable[tuple[int, int, int, int]],
-                   session: str, columns: Sequence[int] | None = None, halo: int = 0) -> None:
+                   session: str, halo: int = 0) -> None:
     """Tell the session's tile cache how many of these windows read each input tile.
 
-    A tile then leaves the cache when its last window has read it. Only the assets at
-    ``columns`` of the A axis are counted (all by default); ``halo`` as in `read`.
+    A tile then leaves the cache when its last window has read it; ``halo`` as in `read`.
+    CNN masks are not counted: they are written after the plan (`engine.masks.cnn`), and
+    are small; their tiles stay for as long as the cache's budget lets them.
     """
-    columns = range(_width(params)) if columns is None else columns
+    columns = [a for a, name in enumerate(params.assets) if name != "cnn"]
     read_hrefs = [href for row in params.hrefs for a in columns if (href := row[a]) is not None]
     infos = source_infos(session, read_hrefs, params.env)
     counts: Counter[tuple[str, int, int]] = Counter()
@@ -243,7 +236,7 @@ def load_params(items: Sequence[NormalizedItem], grid: Grid, assets: Sequence[st
               for name in assets)
         for item in items
     )
-    return LoadParams(hrefs, grid, np.dtype(dtype).str, fill_value, resampling,
+    return LoadParams(hrefs, tuple(assets), grid, np.dtype(dtype).str, fill_value, resampling,
                       tuple(sorted({**GDAL_ENV, **(gdal_options or {})}.items())))
 
 
@@ -301,7 +294,7 @@ def load_assets(
     # The session is not part of the name: the same order gives the same graph. It is not
     # the name either: a string argument equal to a graph key reads as that key.
     data: da.Array = da.map_blocks(  # type: ignore[no-untyped-call]
-        _read_block, params, session, announce,
+        _read_block, params, session,
         chunks=chunks, dtype=np.dtype(dtype), meta=np.empty((0, 0, 0, 0), dtype=dtype),
         name=f"read-{tokenize(params, chunks)}",
     )

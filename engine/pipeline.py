@@ -242,15 +242,13 @@ def _plan_reads(order: Order, inputs: Inputs, grid: Grid, method: Method,
         source_infos(session, {href for row in dn.hrefs for href in row if href}, dn.env)
         .values(), grid))
     windows = blocks.windows()
-    # CNN masks are written after the plan (`compute_masks`) and are small: their tiles are
-    # not announced, and stay for as long as the cache's budget lets them.
+    # Every load of the session announces its reads: each read then lets go of its own.
     announce_reads(dn, windows, session)
-    announce_reads(masks, windows, session, halo=context.overlap,
-                   columns=[a for a, name in enumerate(mask_assets) if name != cnn.ASSET])
+    announce_reads(masks, windows, session, halo=context.overlap)
     if aot is not None:
         announce_reads(aot, windows, session)
     cloud_masks = (load_assets(items, grid, mask_assets, dtype="uint8", chunk=CLOUD_CHUNK,
-                               gdal_options=gdal_options, load=session)
+                               gdal_options=gdal_options, load=session, announce=True)
                    if method.needs_cloud_weight else None)
     keys = [*order.bands, *(q.key for q in method.quality)]
     return Plan(order, grid, items, method, context, dn, masks, cloud_masks, aot, blocks,
@@ -350,12 +348,11 @@ def _coarse_entry(masks: np.ndarray, ctx: BlockContext) -> np.ndarray:
 def compute_block(inputs: BlockInputs, window: Window) -> np.ndarray:
     """Pass 2 on one block: read its inputs and reduce them, (L, rows, cols) float32."""
     session = inputs.session
-    dn = read(inputs.dn, session, window, announced=True)
+    dn = read(inputs.dn, session, window)
     if inputs.context.flavour is MaskFlavour.MAJA:
         dn = maja_to_offset_dn(dn)
-    masks = read(inputs.masks, session, window, halo=inputs.context.overlap, announced=True)
-    aot = (read(inputs.aot, session, window, announced=True) if inputs.aot is not None
-           else None)
+    masks = read(inputs.masks, session, window, halo=inputs.context.overlap)
+    aot = read(inputs.aot, session, window) if inputs.aot is not None else None
     r0, r1, c0, c1 = window
     location = {0: {"array-location": [(0, dn.shape[0]), (0, dn.shape[1]), (r0, r1), (c0, c1)]}}
     return reduce_block(dn, masks, aot, inputs.context, location)

@@ -28,10 +28,9 @@ import functools
 import os
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 import numpy as np
@@ -99,18 +98,13 @@ class ReadStats:
         return self.opens + self.tiles + self.warped
 
     def as_dict(self) -> dict[str, int]:
-        """The counters, for logs and reports."""
-        return {"requests": self.requests, "opens": self.opens, "reopens": self.reopens,
-                "tiles": self.tiles,
-                "bytes": self.bytes, "cache_hits": self.cache_hits,
-                "redecoded": self.redecoded, "warped": self.warped}
+        """The counters and ``requests``, for logs and reports."""
+        return {"requests": self.requests,
+                **{f.name: getattr(self, f.name) for f in fields(self) if f.repr}}
 
     def add(self, other: dict[str, int]) -> None:
         """Add another process's counters (`as_dict`) to these."""
-        with self._lock:
-            for name in ("opens", "reopens", "tiles", "bytes", "cache_hits", "redecoded",
-                         "warped"):
-                setattr(self, name, getattr(self, name) + other.get(name, 0))
+        self.count(**{f.name: other.get(f.name, 0) for f in fields(self) if f.repr})
 
     def count(self, **increments: int) -> None:
         """Add to counters, thread-safely."""
@@ -450,9 +444,8 @@ def _io_pool() -> ThreadPoolExecutor:
         return _io
 
 
-@contextmanager
-def gdal_config(env: tuple[tuple[str, Any], ...]) -> Iterator[None]:
-    """GDAL settings ``env`` for the reads inside, in this thread.
+def _use_gdal_config(env: tuple[tuple[str, Any], ...]) -> None:
+    """GDAL settings ``env`` for this thread's reads from now on.
 
     GDAL's settings are per thread (rasterio sets them thread-locally), and entering an
     ``Env`` for every read cost as much as reading a small window: each thread keeps the
@@ -465,16 +458,12 @@ def gdal_config(env: tuple[tuple[str, Any], ...]) -> Iterator[None]:
         _thread.env = rasterio.Env(**dict(env))
         _thread.env.__enter__()
         _thread.env_key = env
-    yield
 
 
 def _with_source(session: str, href: str, env: tuple[tuple[str, Any], ...],
                  use: Callable[[_Source], Any]) -> Any:
-    with gdal_config(env):
-        return _use_source(session, href, use)
-
-
-def _use_source(session: str, href: str, use: Callable[[_Source], Any]) -> Any:
+    """``use`` an open handle of ``href`` (from the pool, or opened and counted)."""
+    _use_gdal_config(env)
     key = (session, href)
 
     def open_source() -> _Source:
@@ -680,13 +669,7 @@ def warp_into(target: npt.NDArray[Any], session: str, href: str, grid: Grid,
               window: tuple[int, int, int, int], resampling: str, fill_value: int,
               env: tuple[tuple[str, Any], ...]) -> None:
     """Read output ``window`` of a raster in another CRS through GDAL's warper."""
-    with gdal_config(env):
-        _warp_into(target, session, href, grid, window, resampling, fill_value, env)
-
-
-def _warp_into(target: npt.NDArray[Any], session: str, href: str, grid: Grid,
-               window: tuple[int, int, int, int], resampling: str, fill_value: int,
-               env: tuple[tuple[str, Any], ...]) -> None:
+    _use_gdal_config(env)
     # A warping reader is made for one output type, resampling and fill value.
     key = (session, f"warp:{target.dtype.str}:{resampling}:{fill_value}:{href}")
     import stackstac
@@ -714,9 +697,6 @@ class TiledReader:
     env: tuple[tuple[str, Any], ...]
     resampling: str
     fill_value: int
-    #: Whether these reads were announced to the cache (`expect_reads`): only then does a
-    #: read tell the cache it is done with its tiles.
-    announced: bool = False
 
     def read_block(self, out: npt.NDArray[Any], hrefs: tuple[tuple[str | None, ...], ...],
                    window: tuple[int, int, int, int]) -> None:
@@ -756,8 +736,8 @@ class TiledReader:
                 raise RuntimeError(f"Error reading window {window} of the output grid "
                                    f"from {href!r}: {exc!r}") from exc
             finally:
-                if self.announced:
-                    release(self.session, href, units)
+                # A no-op for tiles nobody announced (`TileCache.release`).
+                release(self.session, href, units)
             place(out[t, a], tiles, units, where, plan, infos[href], self.resampling,
                   self.fill_value)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,19 @@ def wait_for_tiles(page: Any, pane: str) -> None:
 
 def tile_statuses(page: Any, product_id: str) -> list[int]:
     return [status for status, url in page.tile_responses if f"/products/{product_id}/" in url]
+
+
+def refuse_orders(page: Any, problem: dict[str, str]) -> list[dict[str, Any]]:
+    """Answer the page's orders as the API answers a bad one (422, no job); return them."""
+    sent: list[dict[str, Any]] = []
+
+    def refuse(route: Any) -> None:
+        sent.append(route.request.post_data_json)
+        route.fulfill(status=422, content_type="application/problem+json",
+                      body=json.dumps({"title": "Invalid", "status": 422, **problem}))
+
+    page.route("**/processes/mosaic/execution", refuse)
+    return sent
 
 
 def test_the_page_works_offline_with_the_demo_prefilled(page: Any, screenshots: Path) -> None:
@@ -173,15 +187,7 @@ def test_a_refused_order_points_at_the_input(page: Any) -> None:
 ])
 def test_the_period_picker_speaks_the_apis_periods(page: Any, kind: str, fill: dict[str, str],
                                                    expected: str) -> None:
-    sent: list[dict[str, Any]] = []
-
-    def refuse(route: Any) -> None:
-        # Look at the order the page sends, and answer it as the API would a bad one: no job.
-        sent.append(route.request.post_data_json)
-        route.fulfill(status=422, content_type="application/problem+json",
-                      body='{"title": "Invalid", "status": 422, "detail": "seen"}')
-
-    page.route("**/processes/mosaic/execution", refuse)
+    sent = refuse_orders(page, {"detail": "seen"})
     open_page(page)
     page.select_option("#period-kind", kind)
     for selector, value in fill.items():
@@ -198,15 +204,7 @@ def test_the_period_picker_speaks_the_apis_periods(page: Any, kind: str, fill: d
 
 def test_the_cloud_mask_picker_offers_the_chains_and_sends_the_choice(
         page: Any, screenshots: Path) -> None:
-    sent: list[dict[str, Any]] = []
-
-    def refuse(route: Any) -> None:
-        sent.append(route.request.post_data_json)
-        route.fulfill(status=422, content_type="application/problem+json",
-                      body='{"title": "Invalid", "status": 422, "detail": "seen", '
-                      '"field": "cloud_mask"}')
-
-    page.route("**/processes/mosaic/execution", refuse)
+    sent = refuse_orders(page, {"detail": "seen", "field": "cloud_mask"})
     open_page(page)
     options = page.locator("#cloud-mask option").all_text_contents()
     assert options[0] == "auto" and {"scl", "scl+cnn", "scl+cnn+temporal", "maja"} <= set(
@@ -226,15 +224,7 @@ def test_the_cloud_mask_picker_offers_the_chains_and_sends_the_choice(
 
 
 def test_an_untouched_picker_sends_auto_and_a_folded_refusal_unfolds(page: Any) -> None:
-    sent: list[dict[str, Any]] = []
-
-    def refuse(route: Any) -> None:
-        sent.append(route.request.post_data_json)
-        route.fulfill(status=422, content_type="application/problem+json",
-                      body='{"title": "Invalid", "status": 422, "detail": "no maja here", '
-                      '"field": "cloud_mask"}')
-
-    page.route("**/processes/mosaic/execution", refuse)
+    sent = refuse_orders(page, {"detail": "no maja here", "field": "cloud_mask"})
     open_page(page)
     page.click("#order")
     page.wait_for_function("() => document.getElementById('order-error').textContent")
