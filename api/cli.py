@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -201,5 +202,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def run() -> None:
+    """The console script: `main`, then exit without tearing the interpreter down.
+
+    Once a command has returned, its files are closed and published; what is left is the
+    interpreter freeing every module (numba, dask, pandas, xarray...), measured at 0.3-0.5 s
+    of an ``l3a build`` that takes 5 s. mypy ends the same way (``util.hard_exit``).
+    """
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

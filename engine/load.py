@@ -70,9 +70,10 @@ GDAL_ENV: dict[str, Any] = {
     # A COG carries its own metadata: listing the folder of every file on open costs one
     # request per file over HTTP (and S3 LIST calls) for nothing.
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    # A COG's size comes with the first ranged GET of its header (Content-Range): a HEAD
-    # before it is one more request per file, a round trip of object storage's latency.
-    "CPL_VSIL_CURL_USE_HEAD": "NO",
+    # CPL_VSIL_CURL_USE_HEAD stays on (GDAL's default): without the HEAD, /vsicurl learns a
+    # file's size from a GET of the whole file that it cuts off after the headers. Measured
+    # on 132 opens over loopback with 20 ms a request: 2.2x slower (0.42-0.52 s against
+    # 1.07-1.14 s), 712 KB sent per open, and the cut connection cannot be reused.
     # Only these extensions are expected over /vsicurl; others are not probed.
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.jp2,.vrt",
     # Merge adjacent byte ranges into one request: COG tiles of a window are contiguous.

@@ -19,20 +19,19 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask.array as da
 import numpy as np
 from dask.base import compute as dask_compute
 from dask.delayed import delayed
-from distributed import Client, as_completed
+from dask.threaded import get as threaded_get
 
 from catalog.model import BAND_ID, Grid, MaskFlavour, NormalizedItem, RasterAsset
 from catalog.normalize import MAJA_NODATA
 from engine import cloud_weight
 from engine.blocking import Blocks, Reblocker, Window, lattice_of, plan_blocks
 from engine.blocks import BlockContext, coarse_cloud_block, footprint_in_grid, reduce_block
-from engine.cluster import get_client
 from engine.errors import Cancelled, InvalidParameter
 from engine.grid import output_grid
 from engine.load import (
@@ -61,7 +60,20 @@ from engine.write import (
     ProductWriter,
 )
 
+if TYPE_CHECKING:
+    # A local build never touches dask.distributed (a third of a second of import). Local
+    # computes name dask's threaded scheduler by its function: by its name, dask imports
+    # distributed to look for a default client.
+    from distributed import Client
+
 logger = logging.getLogger(__name__)
+
+
+def _client(scheduler: str) -> Client:
+    """The client of the cluster at ``scheduler`` (dask.distributed imported only then)."""
+    from engine.cluster import get_client
+
+    return get_client(scheduler)
 
 #: Progress callback: fraction done in [0, 1] and a short message.
 Progress = Callable[[float, str], None]
@@ -278,7 +290,7 @@ def _overlapped(masks: da.Array, overlap: int) -> da.Array:
 def _compute(array: da.Array, client: Client | None) -> np.ndarray:
     """One dask array into memory: on the cluster when there is one, else on local threads."""
     if client is None:
-        return np.asarray(array.compute(scheduler="threads"))
+        return np.asarray(array.compute(scheduler=threaded_get))
     return np.asarray(client.compute(array).result())
 
 
@@ -305,12 +317,15 @@ def compute_masks(p: Plan, client: Client | None, gdal_options: Mapping[str, Any
         for start in range(0, len(tasks), step):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled by the caller")
-            dask_compute(*tasks[start:start + step], scheduler="threads", num_workers=step)
+            dask_compute(*tasks[start:start + step], scheduler=threaded_get,
+                         num_workers=step)
             tell(min(start + step, len(tasks)) / len(tasks),
                  f"cloud masks {min(start + step, len(tasks))}/{len(tasks)}")
         return len(tasks)
     futures = client.compute(tasks)
     try:
+        from distributed import as_completed
+
         for done, _ in enumerate(as_completed(futures, loop=client.loop), start=1):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled by the caller")
@@ -426,7 +441,7 @@ def _build(order: Order, items: Sequence[NormalizedItem], out_dir: Path,
            product_id: str | None, scheduler: str | None, report: Progress,
            cancel: threading.Event | None, gdal_options: Mapping[str, Any] | None,
            mask_cache: Path) -> Path:
-    client = get_client(scheduler) if scheduler else None
+    client = _client(scheduler) if scheduler else None
     p = plan(order, items, gdal_options, mask_cache)
     try:
         return _build_plan(p, out_dir, product_id, client, report, cancel, gdal_options)
@@ -525,6 +540,8 @@ def _compute_on_cluster(p: Plan, client: Client, sink: _BlockSink) -> None:
     where = [np.unravel_index(i, result.numblocks) for i in range(len(blocks))]
     futures = client.compute(list(blocks))
     index = {f.key: i for i, f in enumerate(futures)}
+    from distributed import as_completed
+
     try:
         for future in as_completed(futures, loop=client.loop):
             _, by, bx = where[index[future.key]]
@@ -543,7 +560,7 @@ def compute_layers(order: Order, items: Sequence[NormalizedItem],
 
     CNN masks are cached in ``mask_cache``, by default a temporary folder of this call.
     """
-    client = get_client(scheduler) if scheduler else None
+    client = _client(scheduler) if scheduler else None
     with tempfile.TemporaryDirectory(prefix="l3a-masks-") as scratch:
         p = plan(order, items, mask_cache=mask_cache or Path(scratch))
         try:

@@ -41,7 +41,7 @@ import rasterio.errors
 from rasterio.windows import Window
 
 from catalog.model import Grid
-from engine.lattice import WindowPlan, plan_window, resample
+from engine.lattice import WindowPlan, plan_window, resample_into
 
 #: Decoded tiles kept by a process, in bytes. The front of tiles a row of blocks shares with
 #: the next row must fit: 12 dates x 11 assets of 512 px uint16 tiles, over a 2048 px wide
@@ -632,7 +632,7 @@ def place(target: npt.NDArray[Any], tiles: Sequence[npt.NDArray[Any]],
         return
     data = np.empty((where[0][1] - where[0][0], where[1][1] - where[1][0]), dtype=target.dtype)
     assemble(tiles, units, info, *where, out=data)
-    target[o0:o1, p0:p1] = resample(data, plan, resampling, info.nodata)
+    resample_into(data, plan, resampling, info.nodata, target[o0:o1, p0:p1])
 
 
 def source_window(plan: WindowPlan) -> tuple[tuple[int, int], tuple[int, int]] | None:

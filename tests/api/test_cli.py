@@ -79,8 +79,9 @@ def test_verbose_build_says_what_it_read(small_demo: Path, tmp_path: Path) -> No
     assert line.endswith(" 0 tiles decoded again")
 
 
-def test_a_build_does_not_import_the_web_stack() -> None:
-    # What `l3a build` imports: the command line, the catalogue search and the engine.
+def test_a_build_does_not_import_the_web_stack_nor_the_cluster_client() -> None:
+    # What `l3a build` imports: the command line, the catalogue search and the engine. A
+    # local build has no use for dask.distributed (a third of a second of import).
     code = ("import sys, json; import api.cli, catalog.search, engine.pipeline; "
             "print(json.dumps(sorted(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -88,7 +89,7 @@ def test_a_build_does_not_import_the_web_stack() -> None:
     modules = set(json.loads(done.stdout))
     assert "engine.pipeline" in modules
     web = {"fastapi", "starlette", "uvicorn", "titiler", "rio_tiler", "sqlalchemy",
-           "catalog.demo", "onnxruntime"}
+           "catalog.demo", "onnxruntime", "distributed"}
     assert not web & modules
 
 

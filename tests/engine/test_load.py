@@ -16,7 +16,7 @@ import rasterio.enums
 import stackstac
 
 from catalog.model import Grid, NormalizedItem
-from engine.lattice import plan_window
+from engine.lattice import WindowPlan, plan_window
 from engine.load import load_assets
 from tests import real_tile
 
@@ -123,16 +123,42 @@ def test_window_plans_on_small_lattices() -> None:
     assert plan_window((20.0, 1.0, 0.0, 0.0, -20.0, 0.0), (50, 50), twenty, (0, 0, 4, 4)) is None
 
 
-def test_decimated_average_leaves_nodata_out() -> None:
-    from engine.lattice import WindowPlan, resample
+def _resampled(data: np.ndarray, plan: WindowPlan, resampling: str) -> list[list[int]]:
+    from engine.lattice import resample_into
 
+    out = np.full((plan.out_rows[1] - plan.out_rows[0], plan.out_cols[1] - plan.out_cols[0]),
+                  99, data.dtype)
+    resample_into(data, plan, resampling, 0, out)
+    result: list[list[int]] = out.tolist()
+    return result
+
+
+def test_decimated_average_leaves_nodata_out() -> None:
     plan = WindowPlan(rows=(0, 2), cols=(0, 4), out_rows=(0, 1), out_cols=(0, 2), up=1,
                       down=2, skip=(0, 0))
     data = np.array([[0, 4, 1, 2], [6, 8, 2, 2]], np.uint16)
-    assert resample(data, plan, "average", 0).tolist() == [[6, 2]]  # (4 + 6 + 8) / 3; 1.75
-    assert resample(data, plan, "nearest", 0).tolist() == [[8, 2]]  # the centre's pixel
-    empty = np.zeros((2, 4), np.uint16)
-    assert resample(empty, plan, "average", 0).tolist() == [[0, 0]]
+    assert _resampled(data, plan, "average") == [[6, 2]]  # (4 + 6 + 8) / 3; 1.75
+    assert _resampled(data, plan, "nearest") == [[8, 2]]  # the centre's pixel
+    assert _resampled(np.zeros((2, 4), np.uint16), plan, "average") == [[0, 0]]
+
+
+@pytest.mark.parametrize("up", [2, 3, 6])
+@pytest.mark.parametrize("skip", [(0, 0), (1, 0), (0, 1), (1, 1)])
+@pytest.mark.parametrize("shape", [(7, 5), (1, 1), (2, 9)])
+def test_upsampling_writes_what_repeating_gives(up: int, skip: tuple[int, int],
+                                                shape: tuple[int, int]) -> None:
+    # The reference: every source pixel repeated up x up times, the first `skip` output
+    # pixels dropped, the window's size kept.
+    height, width = shape
+    source_rows = (skip[0] + height - 1) // up + 1
+    source_cols = (skip[1] + width - 1) // up + 1
+    data = np.arange(source_rows * source_cols, dtype=np.uint16).reshape(source_rows,
+                                                                          source_cols) + 1
+    expected = np.repeat(np.repeat(data, up, axis=0), up, axis=1)
+    expected = expected[skip[0]:skip[0] + height, skip[1]:skip[1] + width]
+    plan = WindowPlan(rows=(0, source_rows), cols=(0, source_cols), out_rows=(0, height),
+                      out_cols=(0, width), up=up, down=1, skip=skip)
+    assert _resampled(data, plan, "nearest") == expected.tolist()
 
 
 class _Handle:
