@@ -26,18 +26,22 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pyproj import Geod
+from pyproj import Transformer
 
 from api.models import MosaicInputs, Polygon
 from api.settings import Settings
-from api.sources import source_flavour
+from api.sources import source_bands, source_flavour
 from engine.errors import InvalidParameter
 from engine.grid import output_grid
 from engine.masks import chain
 from engine.period import Period, parse_period
 from engine.pipeline import Order
 
-_GEOD = Geod(ellps="WGS84")
+#: Lambert's cylindrical equal-area projection on the WGS 84 ellipsoid: a lon/lat box maps to
+#: a rectangle of the box's exact area, whatever its width (a geodesic polygon of the four
+#: corners takes the short way round: a box spanning 360 degrees came out as 0 km²).
+_EQUAL_AREA = Transformer.from_crs("EPSG:4326", "+proj=cea +ellps=WGS84 +units=m",
+                                   always_xy=True)
 #: A grid may hold this many times the pixels of the bbox area before the CRS is refused
 #: (a CRS far from the area inflates the projected bounds without bound).
 _MAX_DISTORTION = 4.0
@@ -106,8 +110,9 @@ def normalize(inputs: MosaicInputs, settings: Settings, today: date | None = Non
             "km² this service accepts",
         )
     period = _period(inputs.period, today or datetime.now(UTC).date())
-    epsg = _epsg(bbox, inputs.resolution, inputs.crs, area)
+    epsg = _epsg(bbox, inputs.resolution, inputs.crs, area, settings.max_area_km2)
     source = _source(inputs.source, settings)
+    _check_bands(inputs.bands, source, settings)
     return NormalizedOrder(
         bbox=bbox, period=period.label, method=inputs.method, bands=tuple(inputs.bands),
         resolution=inputs.resolution, epsg=epsg, source=source,
@@ -117,10 +122,10 @@ def normalize(inputs: MosaicInputs, settings: Settings, today: date | None = Non
 
 
 def bbox_area_km2(bbox: tuple[float, float, float, float]) -> float:
-    """Geodesic area of a lon/lat bbox on the WGS 84 ellipsoid, km²."""
+    """Area of a lon/lat bbox (meridians and parallels for edges) on the WGS 84 ellipsoid, km²."""
     west, south, east, north = bbox
-    area, _ = _GEOD.polygon_area_perimeter([west, east, east, west], [south, south, north, north])
-    return abs(area) / 1e6
+    (x0, x1), (y0, y1) = _EQUAL_AREA.transform([west, east], [south, north])
+    return abs((x1 - x0) * (y1 - y0)) / 1e6
 
 
 def _area_of_interest(inputs: MosaicInputs
@@ -177,7 +182,7 @@ def _period(text: str, today: date) -> Period:
 
 
 def _epsg(bbox: tuple[float, float, float, float], resolution: int, crs: int | None,
-          area_km2: float) -> int:
+          area_km2: float, max_area_km2: float) -> int:
     try:
         grid = output_grid(bbox, resolution, crs)
     except InvalidParameter:
@@ -186,11 +191,22 @@ def _epsg(bbox: tuple[float, float, float, float], resolution: int, crs: int | N
         raise InvalidParameter("crs", f"cannot project the area into EPSG:{crs}") from exc
     pixels = grid.shape[0] * grid.shape[1]
     expected = area_km2 * 1e6 / resolution**2
-    if crs is not None and pixels > _MAX_DISTORTION * expected + 1e4:
+    if pixels > _MAX_DISTORTION * expected + 1e4:
         raise InvalidParameter(
-            "crs", f"EPSG:{crs} distorts this area too much (a grid of "
-            f"{grid.shape[1]} x {grid.shape[0]} pixels); use a CRS made for the area",
+            "crs" if crs is not None else "bbox",
+            f"EPSG:{grid.epsg} distorts this area too much (a grid of "
+            f"{grid.shape[1]} x {grid.shape[0]} pixels); "
+            + ("use a CRS made for the area" if crs is not None else
+               "order an area that one UTM zone can hold, or give a CRS made for it"),
         )
+    # The grid the engine will allocate blocks of, checked before any of them exists: the
+    # area limit in pixels at this resolution, with the distortion allowed above.
+    budget = _MAX_DISTORTION * max_area_km2 * 1e6 / resolution**2 + 1e4
+    if pixels > budget:
+        raise InvalidParameter(
+            "crs" if crs is not None else "bbox",
+            f"the grid would be {grid.shape[1]} x {grid.shape[0]} pixels, more than the "
+            f"{budget:,.0f} this service plans at {resolution} m")
     return grid.epsg
 
 
@@ -206,6 +222,16 @@ def _source(name: str | None, settings: Settings) -> str:
     raise InvalidParameter(
         "source", f"unknown source {name!r}: choose from {', '.join(sorted(allowed))}{hint}"
     )
+
+
+def _check_bands(bands: list[str], source: str, settings: Settings) -> None:
+    """Refuse bands the source is known not to carry (the job would fail after a search)."""
+    known = source_bands(source_target(source, settings))
+    missing = [band for band in bands if known is not None and band not in known]
+    if missing:
+        raise InvalidParameter(
+            "bands", f"source {source!r} has no {', '.join(missing)}: choose from "
+            f"{', '.join(known or ())}")
 
 
 def _cloud_mask(value: str, source: str, settings: Settings) -> str:

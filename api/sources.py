@@ -31,3 +31,17 @@ def source_flavour(target: str) -> MaskFlavour | None:
     if target == DEMO or target in PRESETS:
         return MaskFlavour.SCL
     return None
+
+
+def source_bands(target: str) -> tuple[str, ...] | None:
+    """The reflectance bands a catalogue's items carry when known before searching, else None.
+
+    Known: the embedded demo (`catalog.demo.scenes.BANDS`: no ``coastal`` nor ``nir09``). The
+    presets carry every band; a STAC API URL or an item file says so only in its items, and
+    the engine names a missing band when it plans.
+    """
+    if target == DEMO:
+        from catalog.demo.scenes import BANDS
+
+        return BANDS
+    return None

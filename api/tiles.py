@@ -47,7 +47,7 @@ from api.tiles_deps import (
     layer_colormap,
     layer_range,
 )
-from api.tiles_guards import BoundedPartParams, check_request, checked_algorithm
+from api.tiles_guards import BoundedPartParams, check_feature, check_request, checked_algorithm
 from api.tiles_products import ProductCatalogue
 from api.tiles_reader import ProductReader
 from api.tiles_styles import available, default_preset, legend
@@ -67,7 +67,7 @@ def register_tiles(app: FastAPI, settings: Settings) -> None:
     setattr(app.state, CATALOGUE_STATE, ProductCatalogue(settings.products_dir))
     factory = tiler_factory(settings.public_url)
     app.include_router(factory.router, prefix=PREFIX, tags=["Tiles"],
-                       dependencies=[Depends(check_request)])
+                       dependencies=[Depends(check_request), Depends(check_feature)])
     app.include_router(layers_router(), prefix=PREFIX, tags=["Tiles"])
     tiles_errors.install(app)
 

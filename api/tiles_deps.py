@@ -18,10 +18,11 @@ annotations on classes.
 """
 
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
+from rio_tiler.colormap import cmap as default_colormaps
 from rio_tiler.types import ColorMapType
 from titiler.core.dependencies import (
     ColorMapParams,
@@ -29,6 +30,7 @@ from titiler.core.dependencies import (
     DefaultDependency,
     ImageRenderingParams,
 )
+from titiler.core.errors import BadRequestError
 
 from api.problems import NotFound
 from api.tiles_products import Product, ProductCatalogue
@@ -155,9 +157,42 @@ class LayerRenderingParams(DefaultDependency):
                 self.rescale = [stretch]
 
 
+#: rio-tiler's colormap names, as titiler's own dependency declares them.
+ColormapName = Literal[tuple(default_colormaps.list())]  # type: ignore[valid-type]
+
+
+def checked_colormap(
+    colormap_name: Annotated[ColormapName | None,  # type: ignore[valid-type]
+                             Query(description="Colormap name")] = None,
+    colormap: Annotated[str | None, Query(description="JSON encoded custom Colormap")] = None,
+) -> ColorMapType | None:
+    """Titiler's colormap parameters, with a colormap it cannot use answered 400, not 500.
+
+    (``{"a": 1}`` parses as JSON, then fails on its key and value inside titiler.)
+    """
+    try:
+        parsed: ColorMapType | None = ColorMapParams(colormap_name=colormap_name,
+                                                     colormap=colormap)
+    except HTTPException:
+        raise
+    except Exception as exc:  # int() of a key, rio-tiler's colour parsing, unpacking
+        raise BadRequestError(f"colormap: not a colormap ({exc})") from None
+    if parsed is not None and colormap:
+        _check_colours(parsed)
+    return parsed
+
+
+def _check_colours(colormap: ColorMapType) -> None:
+    colours = colormap.values() if isinstance(colormap, dict) else [c for _, c in colormap]
+    for colour in colours:
+        if not all(isinstance(v, int) and 0 <= v <= 255 for v in colour):
+            raise BadRequestError(f"colormap: colour {list(colour)} is not 3 or 4 values "
+                                  "in 0-255")
+
+
 def layer_colormap(
     style: StyleDep,
-    explicit: Annotated[ColorMapType | None, Depends(ColorMapParams)],
+    explicit: Annotated[ColorMapType | None, Depends(checked_colormap)],
 ) -> ColorMapType | None:
     """Colormap dependency: the client's ``colormap_name`` / ``colormap``, else the preset's."""
     return explicit or style.preset.colormap()
@@ -189,4 +224,3 @@ def _read_assets(product: Product) -> ReadAssets:
         return array
 
     return read
-

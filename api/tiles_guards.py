@@ -12,10 +12,12 @@ only; malformed values are left to FastAPI's validation (422).
 
 import itertools
 import math
-from typing import Annotated
+from collections.abc import Iterator
+from typing import Annotated, Any
 
 import morecantile
 import numpy as np
+from color_operations import parse_operations
 from fastapi import Depends, Request
 from titiler.core.algorithm import algorithms as available_algorithms
 from titiler.core.algorithm.base import BaseAlgorithm
@@ -63,6 +65,76 @@ def check_request(request: Request, product: ProductDep, style: StyleDep) -> Non
     _check_nodata(query.get("nodata"), product, read)
     _check_statistics_options(query.getlist("p"), query.get("histogram_bins"),
                               query.get("histogram_range"))
+    _check_color_formula(query.get("color_formula"))
+
+
+#: Values a color formula is tried on: the 0-1 range its operations work in, three bands.
+_FORMULA_SAMPLE = np.linspace(0.0, 1.0, 48).reshape(3, 4, 4)
+
+
+def _check_color_formula(formula: str | None) -> None:
+    """A formula whose operations refuse their arguments (titiler checks only its syntax).
+
+    ``sigmoidal rgb 99999 99999`` parses, then fails on every tile (its bias must be in
+    [0, 1]): it is tried here on a few values first.
+    """
+    if not formula:
+        return
+    values = _FORMULA_SAMPLE.copy()
+    try:
+        with np.errstate(all="ignore"):
+            for operation in parse_operations(formula):
+                values = operation(values)
+    except Exception as exc:  # color-operations raises ValueError, and others on odd input
+        raise BadRequestError(f"color_formula {formula!r}: {exc}") from None
+
+
+async def check_feature(request: Request) -> None:
+    """Refuse a ``/feature`` or ``/statistics`` body the reader would fail on (400).
+
+    titiler validates a GeoJSON Feature's shape; a null geometry, an empty MultiPolygon,
+    positions far off the globe, or a point for an image (no area to draw) reach rasterio
+    and fail there.
+    """
+    if request.method != "POST":
+        return
+    try:
+        body = await request.json()
+    except ValueError:
+        return  # FastAPI's validation answers 422
+    features = body.get("features") if isinstance(body, dict) else None
+    for feature in features if isinstance(features, list) else [body]:
+        if not isinstance(feature, dict) or feature.get("type") != "Feature":
+            return  # FastAPI's validation answers 422
+        _check_geometry(feature.get("geometry"), image="/feature" in request.url.path,
+                        geographic="coord_crs" not in request.query_params)
+
+
+def _check_geometry(geometry: Any, image: bool, geographic: bool) -> None:
+    if not isinstance(geometry, dict):
+        raise BadRequestError("the feature has no geometry")
+    kind = geometry.get("type")
+    if image and kind not in ("Polygon", "MultiPolygon"):
+        raise BadRequestError(f"an image of a feature needs a Polygon or MultiPolygon, not "
+                              f"a {kind}")
+    positions = list(_positions(geometry.get("coordinates")))
+    if not positions:
+        raise BadRequestError(f"the feature's {kind} has no positions")
+    if not all(math.isfinite(v) for p in positions for v in p):
+        raise BadRequestError("coordinates must be finite numbers")
+    if geographic and not all(-180 <= p[0] <= 180 and -90 <= p[1] <= 90 for p in positions):
+        raise BadRequestError("longitudes must be in [-180, 180] and latitudes in [-90, 90] "
+                              "(or give coord_crs)")
+
+
+def _positions(coordinates: Any) -> Iterator[tuple[float, float]]:
+    """Every [x, y] of nested GeoJSON coordinates (malformed parts are FastAPI's to refuse)."""
+    if isinstance(coordinates, list | tuple):
+        if len(coordinates) >= 2 and all(isinstance(v, int | float) for v in coordinates[:2]):
+            yield float(coordinates[0]), float(coordinates[1])
+            return
+        for part in coordinates:
+            yield from _positions(part)
 
 
 def _number(value: object) -> float | None:

@@ -17,6 +17,9 @@ MONTH_HALF_WINDOW_DAYS = 23
 #: Days read beyond each end of a longer period, so that its edges are no worse than a month's
 #: (23 days around a centre on the 15th reaches 8 days past the month).
 PERIOD_MARGIN_DAYS = 8
+#: Longest custom period, in days: a year (a leap one). Longer orders are several products;
+#: one period of centuries would plan a search and a stack no worker can hold.
+MAX_PERIOD_DAYS = 366
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$", re.IGNORECASE)
@@ -68,9 +71,24 @@ def _spanning(label: str, start: date, end: date) -> Period:
     if end < start:
         raise InvalidParameter("period", f"{label!r} ends before it starts")
     length = (end - start).days + 1
+    if length > MAX_PERIOD_DAYS:
+        raise InvalidParameter(
+            "period", f"{label!r} spans {length} days; a period is at most {MAX_PERIOD_DAYS} "
+            "days (order longer spans as several periods)")
     central = start + timedelta(days=(length - 1) // 2)
     half = (length + 1) // 2 + PERIOD_MARGIN_DAYS
-    return Period(label, start, end, central, half)
+    return _checked(Period(label, start, end, central, half))
+
+
+def _checked(period: Period) -> Period:
+    """The period, if its window is made of representable dates (not year 1 or 9999)."""
+    try:
+        period.search_interval()
+    except OverflowError:
+        raise InvalidParameter(
+            "period", f"{period.label!r}: its window of observations runs outside the "
+            f"calendar ({date.min.isoformat()} to {date.max.isoformat()})") from None
+    return period
 
 
 def parse_period(text: str) -> Period:
@@ -85,7 +103,8 @@ def parse_period(text: str) -> Period:
         if m := _MONTH.match(text):
             year, month = int(m[1]), int(m[2])
             start, end = date(year, month, 1), _month_end(year, month)
-            return Period(text, start, end, date(year, month, 15), MONTH_HALF_WINDOW_DAYS)
+            return _checked(
+                Period(text, start, end, date(year, month, 15), MONTH_HALF_WINDOW_DAYS))
         if m := _QUARTER.match(text):
             year, quarter = int(m[1]), int(m[2])
             first_month = 3 * (quarter - 1) + 1

@@ -28,6 +28,15 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("bbox of three numbers", order(bbox=[W, S, E]), "bbox"),
     ("bbox of strings", order(bbox=["a", "b", "c", "d"]), "bbox"),
     ("area over the limit", order(bbox=[0.0, 40.0, 5.0, 45.0]), "bbox"),
+    # A geodesic polygon of these corners goes the short way round: 0 km² (issue 15).
+    ("the whole world", order(bbox=[-180.0, -90.0, 180.0, 90.0], period="2024"), "bbox"),
+    ("a thin band round the world", order(bbox=[-180.0, 43.6, 180.0, 43.8]), "bbox"),
+    ("a band round the world as a polygon", without_bbox(geometry={
+        "type": "Polygon", "coordinates": [[[-180, 43.6], [180, 43.6], [180, 43.8],
+                                            [-180, 43.8], [-180, 43.6]]]}), "geometry"),
+    # 1,243 km², within the limit, but 20 degrees of longitude at 60 N: in the UTM zone of
+    # its centre, a grid of 111,193 x 7,247 px, 65 times its area in pixels.
+    ("an area one UTM zone cannot hold", order(bbox=[-10.0, 60.0, 10.0, 60.01]), "bbox"),
     ("no area at all", without_bbox(), "bbox"),
     ("bbox and geometry", order(bbox=BBOX, geometry=POLYGON), "geometry"),
     ("open polygon ring", without_bbox(geometry={
@@ -40,10 +49,15 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("unparseable period", order(bbox=BBOX, period="last summer"), "period"),
     ("inverted dates", order(bbox=BBOX, period="2024-07-31/2024-07-01"), "period"),
     ("future period", order(bbox=BBOX, period="2999-01"), "period"),
+    ("period over a year", order(bbox=BBOX, period="2023-01-01/2024-06-30"), "period"),
+    ("all of history", order(bbox=BBOX, period="0001-01-01/9999-12-31"), "period"),
+    ("window before the calendar", order(bbox=BBOX, period="0001-01"), "period"),
     ("unknown method", order(bbox=BBOX, method="mean"), "method"),
     ("unknown band", order(bbox=BBOX, bands=["red", "purple"]), "bands"),
     ("no band", order(bbox=BBOX, bands=[]), "bands"),
     ("band twice", order(bbox=BBOX, bands=["red", "RED"]), "bands"),
+    ("band the demo lacks", order(bbox=BBOX, bands=["red", "coastal"]), "bands"),
+    ("another band the demo lacks", order(bbox=BBOX, bands=["nir09"]), "bands"),
     ("resolution not offered", order(bbox=BBOX, resolution=30), "resolution"),
     ("geographic crs", order(bbox=BBOX, crs=4326), "crs"),
     ("unknown crs", order(bbox=BBOX, crs=999_999), "crs"),

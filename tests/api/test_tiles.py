@@ -317,6 +317,75 @@ def test_the_same_options_within_range_work(tiles: Tiles, route: str,
     assert tiles.get(f"/products/syn/tiles{route}", **query).status_code == 200
 
 
+#: Query values titiler parses, then fails on inside the tile (500s before issue 15).
+REFUSED_STYLES = [
+    {"colormap": '{"a": 1}'},  # a key that is no pixel value
+    {"colormap": '{"1": [300, 0, 0, 255]}'},  # a colour beyond 8 bits
+    {"colormap": "[1, 2]"},  # neither a mapping nor intervals
+    {"color_formula": "sigmoidal rgb 99999 99999"},  # a bias outside [0, 1]
+    {"color_formula": "gamma rgb 0"},
+]
+
+
+@pytest.mark.parametrize("query", REFUSED_STYLES)
+def test_styles_titiler_cannot_apply_are_400(tiles: Tiles, query: dict[str, str]) -> None:
+    assert_problem(tiles.get("/products/syn/tiles/preview.png", layer="count", **query), 400)
+
+
+def test_the_same_styles_within_range_render(tiles: Tiles) -> None:
+    red = tiles.get("/products/syn/tiles/preview.png", layer="count",
+                    colormap=json.dumps({str(v): [255, 0, 0, 255] for v in range(256)}))
+    assert red.status_code == 200, red.text
+    image = np.asarray(Image.open(io.BytesIO(red.content)).convert("RGBA"))
+    drawn = image[..., 3] > 0
+    assert drawn.any() and (image[..., 0][drawn] == 255).all()
+    assert (image[..., 1][drawn] == 0).all()
+    assert tiles.get("/products/syn/tiles/preview.png",
+                     color_formula="sigmoidal rgb 10 0.5").status_code == 200
+
+
+def _feature(geometry: Any) -> dict[str, Any]:
+    return {"type": "Feature", "properties": {}, "geometry": geometry}
+
+
+def _square(west: float, south: float, east: float, north: float) -> dict[str, Any]:
+    return {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north],
+                                                [west, north], [west, south]]]}
+
+
+CENTRE = [(BBOX[0] + BBOX[2]) / 2, (BBOX[1] + BBOX[3]) / 2]
+#: Feature bodies rasterio failed on (500s before issue 15), for the image and statistics.
+REFUSED_FEATURES = {
+    "null geometry": None,
+    "empty MultiPolygon": {"type": "MultiPolygon", "coordinates": []},
+    "polygon at 1e20": _square(1e20, 1e20, 1e20 + 1, 1e20 + 1),
+    "point at 1e16": {"type": "Point", "coordinates": [1e16, 1e16]},
+}
+
+
+@pytest.mark.parametrize("route", ["/feature.png", "/statistics"])
+@pytest.mark.parametrize("geometry", REFUSED_FEATURES.values(), ids=REFUSED_FEATURES.keys())
+def test_features_the_reader_would_fail_on_are_400(tiles: Tiles, route: str,
+                                                   geometry: Any) -> None:
+    response = tiles.client.post(f"/products/syn/tiles{route}", json=_feature(geometry))
+    assert_problem(response, 400)
+
+
+def test_an_image_of_a_point_is_400_its_statistics_200(tiles: Tiles) -> None:
+    point = _feature({"type": "Point", "coordinates": CENTRE})
+    image = tiles.client.post("/products/syn/tiles/feature.png", json=point)
+    assert_problem(image, 400)
+    assert "Polygon" in image.json()["detail"]
+    assert tiles.client.post("/products/syn/tiles/statistics", json=point).status_code == 200
+
+
+def test_a_feature_over_the_product_renders(tiles: Tiles) -> None:
+    square = _feature(_square(*BBOX))
+    assert tiles.client.post("/products/syn/tiles/feature.png", json=square).status_code == 200
+    statistics = tiles.client.post("/products/syn/tiles/statistics", json=square)
+    assert statistics.status_code == 200, statistics.text
+
+
 def test_fuzzed_tile_requests_on_a_real_product_get_no_server_error(tiles: Tiles) -> None:
     # The service's schemathesis test fuzzes tile routes on a server without products
     # (every answer a 404); here every GET route is fuzzed with a real product id.

@@ -37,3 +37,27 @@ def test_inverted_dates_are_refused() -> None:
     with pytest.raises(InvalidParameter) as info:
         parse_period("2024-07-10/2024-07-01")
     assert info.value.field == "period"
+
+
+def test_a_custom_period_is_at_most_a_leap_year() -> None:
+    assert parse_period("2024-01-01/2024-12-31").half_window_days == 183 + PERIOD_MARGIN_DAYS
+    with pytest.raises(InvalidParameter) as info:
+        parse_period("2024-01-01/2025-01-01")  # 367 days
+    assert info.value.field == "period" and "367 days" in info.value.message
+
+
+@pytest.mark.parametrize("text", ["0001-01", "9999-12", "0001", "9999-Q4",
+                                  "0001-01-01/0001-01-31", "9999-12-01/9999-12-31"])
+def test_a_window_outside_the_calendar_is_refused(text: str) -> None:
+    # The window reaches days before 0001-01-01 or after 9999-12-31: refused as an input
+    # error, not an OverflowError from inside the engine.
+    with pytest.raises(InvalidParameter) as info:
+        parse_period(text)
+    assert info.value.field == "period" and text in info.value.message
+    assert "calendar" in info.value.message or "out of range" in info.value.message
+
+
+def test_the_longest_span_of_history_is_refused_by_its_length() -> None:
+    with pytest.raises(InvalidParameter) as info:
+        parse_period("0001-01-01/9999-12-31")
+    assert info.value.field == "period" and "at most 366 days" in info.value.message
