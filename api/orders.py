@@ -125,7 +125,7 @@ def bbox_area_km2(bbox: tuple[float, float, float, float]) -> float:
     """Area of a lon/lat bbox (meridians and parallels for edges) on the WGS 84 ellipsoid, km²."""
     west, south, east, north = bbox
     (x0, x1), (y0, y1) = _EQUAL_AREA.transform([west, east], [south, north])
-    return abs((x1 - x0) * (y1 - y0)) / 1e6
+    return float(abs((x1 - x0) * (y1 - y0))) / 1e6
 
 
 def _area_of_interest(inputs: MosaicInputs
