@@ -2,7 +2,7 @@
 
 Every catalogue names and scales Sentinel-2 L2A assets its own way. This module settles all of
 it once, from the raw item dict (never a pystac object: pystac >= 1.12 rewrites projection
-fields when it reads an item, see DESIGN.md):
+fields when it reads an item, see docs/design.md, "Known traps"):
 
 - **Bands** by common name (``blue`` ... ``swir22``), whatever the asset key: Earth Search
   ``red`` (and ``red_20m`` / ``red-jp2`` variants), Planetary Computer ``B04``, CDSE

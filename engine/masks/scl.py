@@ -12,8 +12,8 @@ from engine.methods.base import ObsClass
 
 U8 = npt.NDArray[np.uint8]
 
-#: Sen2Cor SCL classes (ALGORITHMS.md). Any other value (e.g. 12 from lossy re-encoding)
-#: is invalid and treated as nodata.
+#: Sen2Cor SCL classes (docs/algorithms.md, "Masks"). Any other value (e.g. 12 from lossy
+#: re-encoding) is invalid and treated as nodata.
 SCL_CLOUD = (3, 8, 9, 10)  # cloud shadow, cloud medium/high probability, thin cirrus
 SCL_NODATA = (0, 1)  # no data, saturated or defective
 SCL_WATER = 6

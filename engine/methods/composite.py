@@ -2,7 +2,7 @@
 
 Unlike a synthesis, which averages, the composite picks one observation per pixel, so every
 output spectrum was really measured on one date (written in the ``date`` layer). The choice
-follows the S2GM ATBD v1.3.3 (docs/ALGORITHMS.md, "Composite"):
+follows the S2GM ATBD v1.3.3 (docs/algorithms.md, "Composite"):
 
 - valid observations: SCL in {2, 4, 5, 6, 11} ("weak_1"), with snow kept only when it looks
   like snow (NDSI > 0.6 and TCB > 0.36), and a value in every band;

@@ -3,7 +3,7 @@
 Per observation ``w_t = W_cloud * W_aot * W_date`` (W_sensor is 1 for Sentinel-2). Land pixels
 get ``R_b = sum_t w_t rho_t,b / sum_t w_t``; pixels without a usable land observation fall back
 to the latest water, then the latest snow, then the least cloudy (lowest blue) observation,
-flagged, with a weight sum of 0. See docs/ALGORITHMS.md, section "Synthesis".
+flagged, with a weight sum of 0. See docs/algorithms.md, section "Synthesis".
 
 The reduction is a pure function of one block of numpy arrays. The weighted sums, the bulk of
 the work, run in one compiled pass (`engine.methods.synthesis_kernel`), in float32 and in

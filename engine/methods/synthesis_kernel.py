@@ -10,7 +10,7 @@ weight computed and its bands accumulated while the row is in the L1 cache.
 Each operation is the float32 operation the numpy formulation does, in the same order (numba
 compiles without fast-math, so nothing is reassociated or fused), so the results are
 bit-identical to it; `tests/engine/test_synthesis.py` compares them with a pixel-by-pixel
-implementation of docs/ALGORITHMS.md.
+implementation of docs/algorithms.md, "Synthesis".
 
 It is compiled when the module is imported (see `engine.compiled`).
 """

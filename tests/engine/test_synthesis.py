@@ -563,7 +563,7 @@ def test_dask_map_blocks_equals_numpy(chunks: tuple[int, int], mixed: bool) -> N
 
 
 def naive_synthesis(obs: Observations, half_window: float = H) -> dict[str, np.ndarray]:
-    """The synthesis written pixel by pixel from docs/ALGORITHMS.md, in float64."""
+    """The synthesis written pixel by pixel from docs/algorithms.md ("Synthesis"), in float64."""
     n_t, n_b, ny, nx = obs.dn.shape
     rho = stack_reflectance(obs).astype(np.float64)
     w_date = date_weight(obs.days, half_window)
