@@ -85,7 +85,9 @@ def product_item(
         }
         if layer.classes:
             entry["classification:classes"] = [
-                {"value": value, "name": name} for value, name in sorted(layer.classes.items())
+                {"value": value, "name": name,
+                 "description": layer.class_descriptions[value]}
+                for value, name in sorted(layer.classes.items())
             ]
         assets[layer.key] = entry
     dates = sorted({item.datetime.date().isoformat() for item in inputs})

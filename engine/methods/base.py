@@ -105,6 +105,14 @@ class QualityLayer:
     description: str
     #: Meaning of each value of a categorical layer, for the STAC item (classification).
     classes: dict[int, str] = field(default_factory=dict)
+    #: One sentence per class, which the classification extension requires with the name.
+    class_descriptions: dict[int, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """A categorical layer describes every class it names, and only those."""
+        if self.class_descriptions.keys() != self.classes.keys():
+            raise ValueError(f"quality layer {self.key!r}: classes {sorted(self.classes)} "
+                             f"but descriptions of {sorted(self.class_descriptions)}")
 
 
 @dataclass(frozen=True)

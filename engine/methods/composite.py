@@ -263,6 +263,14 @@ class Composite:
             "How the observation was chosen; stc without a value: rule 5 found only an"
             " observation too bright to be clear (TCB > 1).",
             classes={int(m): m.name.lower() for m in CompositeMethod},
+            class_descriptions={
+                CompositeMethod.NONE: "No valid observation (or rule 5 of the short-term "
+                                      "composite: only one too bright to be clear)",
+                CompositeMethod.SINGLE: "The only valid observation",
+                CompositeMethod.STC: "Chosen by the short-term composite rules (2 or 3 valid "
+                                     "observations)",
+                CompositeMethod.MEDOID: "The medoid of 4 or more valid observations",
+            },
         ),
         QualityLayer(
             "medoid_distance",

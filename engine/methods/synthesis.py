@@ -164,6 +164,13 @@ class Synthesis:
             None,
             "Kind of observation behind the pixel",
             classes={0: "nodata", 1: "cloud", 2: "snow", 3: "water", 4: "land"},
+            class_descriptions={
+                0: "No observation with data in every band in the window",
+                1: "No clear observation: the least cloudy one (lowest blue reflectance)",
+                2: "No clear land observation: the latest snow observation",
+                3: "No clear land observation: the latest water observation",
+                4: "Weighted mean of the clear land observations",
+            },
         ),
         QualityLayer("count", "uint8", None, "Number of land observations averaged"),
     )

@@ -133,3 +133,22 @@ def test_a_polygon_order_is_nodata_outside_the_polygon(items: list[object],
     item = json.loads((out / "item.json").read_text())
     assert item["geometry"] == triangle
     assert item["properties"]["l3a:parameters"]["geometry"] == triangle
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_methods_item_is_valid_against_the_schemas_it_declares(
+        items: list[object], tmp_path: Path, method: str) -> None:
+    from tests.stac_schemas import item_errors
+
+    out = build_product(order(method), items, tmp_path / "p")  # type: ignore[arg-type]
+    item = json.loads((out / "item.json").read_text())
+    assert item_errors(item) == []
+    # The validator does fail: a class without its description (as items had before issue
+    # 15), a band without its data type.
+    classified = [a for a in item["assets"].values() if "classification:classes" in a]
+    if classified:
+        del classified[0]["classification:classes"][0]["description"]
+        assert any("'description' is a required property" in e for e in item_errors(item))
+    del item["assets"]["red"]["raster:bands"][0]["data_type"]
+    item["assets"]["red"]["raster:bands"][0]["data_type"] = "int17"
+    assert any("int17" in e for e in item_errors(item))
