@@ -148,6 +148,8 @@ class NormalizedItem:
     sun_azimuth: float | None = None
     sun_elevation: float | None = None
     properties: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    #: The item's own http(s) URL (its ``self`` link), when its catalogue gives one.
+    href: str | None = None
 
     @property
     def grid(self) -> Grid | None:

@@ -103,12 +103,17 @@ def product_item(
         "l3a:central_date": period.central.isoformat(),
         "l3a:half_window_days": period.half_window_days,
         "l3a:input_dates": dates,
+        "l3a:input_ids": [item.id for item in inputs],
         "l3a:parameters": parameters,
         **(extra_properties or {}),
     }
+    # Inputs are cited by URL where their catalogue has one (Earth Search, Planetary
+    # Computer...); a local item file's have none, and a bare id is no link: those are
+    # named in l3a:input_ids only.
     links = [
-        {"rel": "derived_from", "href": item.id, "title": item.id, "type": "application/json"}
-        for item in inputs
+        {"rel": "derived_from", "href": item.href, "title": item.id,
+         "type": "application/geo+json"}
+        for item in inputs if item.href is not None
     ]
     return {
         "type": "Feature",

@@ -48,7 +48,9 @@ def test_every_method_writes_a_stac_item_and_valid_cogs(items: list[object], tmp
     assert item.properties["l3a:period"] == DEMO_PERIOD
     assert item.properties["l3a:central_date"] == "2024-07-15"
     assert item.properties["l3a:parameters"]["resolution"] == 20
-    assert len(item.get_links("derived_from")) == 12
+    # The demo's item file gives its items no URL: they are named, not linked.
+    assert len(item.properties["l3a:input_ids"]) == 12
+    assert item.get_links("derived_from") == []
     for band in ("blue", "green", "red", "nir"):
         asset = item.assets[band].to_dict()
         assert asset["raster:bands"][0]["scale"] == pytest.approx(1e-4)
@@ -152,3 +154,16 @@ def test_every_methods_item_is_valid_against_the_schemas_it_declares(
     del item["assets"]["red"]["raster:bands"][0]["data_type"]
     item["assets"]["red"]["raster:bands"][0]["data_type"] = "int17"
     assert any("int17" in e for e in item_errors(item))
+
+
+def test_inputs_with_urls_are_linked_as_derived_from(items: list[object], tmp_path: Path) -> None:
+    import dataclasses
+
+    linked = [dataclasses.replace(i, href=f"https://stac.example/items/{i.id}")  # type: ignore
+              for i in items]
+    out = build_product(order(), linked, tmp_path / "p")  # type: ignore[arg-type]
+    item = json.loads((out / "item.json").read_text())
+    links = [link for link in item["links"] if link["rel"] == "derived_from"]
+    assert [link["href"] for link in links] == [
+        f"https://stac.example/items/{i}" for i in item["properties"]["l3a:input_ids"]]
+    assert all(link["href"].startswith("https://") for link in links)
