@@ -172,18 +172,17 @@ def normalize_item(
         sun_azimuth=_sun_azimuth(properties),
         sun_elevation=_sun_elevation(properties),
         properties=dict(properties),
-        href=_self_href(item),
+        href=_item_url(item),
     )
 
 
-def _self_href(item: dict[str, Any]) -> str | None:
-    """The item's ``self`` link when it is an absolute http(s) URL (a product may cite it)."""
-    for link in item.get("links") or []:
-        href = link.get("href") if isinstance(link, dict) else None
-        if link.get("rel") == "self" and isinstance(href, str) and \
-                href.startswith(("https://", "http://")):
-            return href
-    return None
+def _item_url(item: dict[str, Any]) -> str | None:
+    """The item's ``self`` link when it is an http(s) URL, which a product may cite.
+
+    (A local path or an s3:// location says nothing to the product's readers.)
+    """
+    href = _self_href(item)
+    return href if href is not None and href.startswith(("https://", "http://")) else None
 
 
 @dataclass(frozen=True)

@@ -36,3 +36,11 @@ def test_no_url_without_an_absolute_http_self_link() -> None:
     assert normalize_item(relative).href is None
     unlinked = {**raw, "links": [link for link in raw["links"] if link["rel"] != "self"]}
     assert normalize_item(unlinked).href is None
+
+
+def test_a_local_path_is_no_url() -> None:
+    raw = json.loads(EARTH_SEARCH.read_text())
+    for link in raw["links"]:
+        if link["rel"] == "self":
+            link["href"] = "/srv/catalogue/S2B_T38XNF_20250422T091553_L2A.json"
+    assert normalize_item(raw).href is None
