@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 from referencing import Registry, Resource
 
-SCHEMAS = Path(__file__).resolve().parent / "data" / "stac-schemas"
+from tests.data import STAC_SCHEMAS as SCHEMAS
+
 ITEM_SCHEMA = "https://schemas.stacspec.org/v1.0.0/item-spec/json-schema/item.json"
 
 

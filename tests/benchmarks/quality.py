@@ -7,7 +7,9 @@ Cases: the demo scenes (which carry the true surface reflectance at the central 
 several seeds, three cloud regimes and both mask flavours: Sen2Cor's SCL (which misses haze
 and cloud rims, and calls bright soil cloud) and MAJA's (good masks) — the condition the
 source text puts on its claim. And the real tile 33TWL of August 2023 with 08-15 held out,
-scored on the pixels the SCL calls clear vegetation or soil on that date.
+scored on the pixels the SCL calls clear vegetation or soil on that date: the full tile, read
+from the folder that ``L3A_REAL_TILE`` names (tests/data holds only a crop of it; without the
+variable the run stops at once, or give ``--no-real``).
 
 Every method runs with every cloud-mask chain (``--chains``, `engine.masks.chain`): the
 items' own mask alone, and with the CNN, the temporal screen or both added. A row is a
@@ -128,7 +130,7 @@ def _run_methods(case: Case, items: list[Any], order_kw: dict[str, Any], truth: 
     The synthesis fills pixels seen only through clouds with the least cloudy observation
     (flagged cloud); the others leave them empty. Scoring each on its own pixels would charge
     the synthesis for pixels the others do not even attempt. CNN masks are computed once per
-    case (a mask cache shared by its methods), and the time each chain's masks took is kept.
+    case (one mask cache for all its methods), and the time each chain's masks took is kept.
     """
     estimates: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     cache = work / "masks"
@@ -187,9 +189,13 @@ def demo_case(seed: int, regime: str, flavour: str, size: int, work: Path,
 
 
 def real_case(work: Path, chains: tuple[str, ...] = CHAINS) -> Case:
-    """Tile 33TWL, August 2023: the four other dates against the clear 08-15 observation."""
-    held, others = real_tile.held_out_split()
-    order_kw = {"bbox": real_tile.BBOX, "period": real_tile.period(), "resolution": 60}
+    """Tile 33TWL, August 2023: the four other dates against the clear 08-15 observation.
+
+    The full tile (``$L3A_REAL_TILE``, `real_tile.full_tile_ndjson`), over the 40 x 40 km of
+    `real_tile.FULL_BBOX`: the crop in tests/data is too small for these figures.
+    """
+    held, others = real_tile.held_out_split(real_tile.full_tile_ndjson(), real_tile.FULL_BBOX)
+    order_kw = {"bbox": real_tile.FULL_BBOX, "period": real_tile.period(), "resolution": 60}
     _, _, plan = compute_layers(Order(method="median", bands=REAL_BANDS, **order_kw), others)
     rho, scl_stack = real_tile.reflectance(held, plan.grid, REAL_BANDS)
     truth, scl = rho[0], scl_stack[0]
@@ -264,6 +270,8 @@ def main(argv: list[str] | None = None) -> list[Case]:
     parser.add_argument("--chains", nargs="+", default=list(CHAINS), choices=CHAINS)
     parser.add_argument("--no-real", action="store_true", help="skip the real tile")
     args = parser.parse_args(argv)
+    if not args.no_real:
+        real_tile.full_tile_ndjson()  # fail now, not after the demo cases, when it is missing
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     warnings.simplefilter("ignore")

@@ -1,5 +1,7 @@
 """Helpers of the catalogue tests: data paths, item loading, loopback servers.
 
+The real items are the test data in tests/data (`tests.data`).
+
 Every server here listens on 127.0.0.1 only: the tests need no network.
 """
 
@@ -15,10 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-STAC_ITEMS = DATA / "stac-items"
-TWL = DATA / "s2-l2a-earthsearch-33TWL-2023-08"
-TWL_NDJSON = TWL / "items.ndjson"
+from tests import data as test_data
+
+#: The paths of the real items in the test data (`tests.data`).
+STAC_ITEMS = test_data.STAC_ITEMS
+TWL = test_data.TWL
+TWL_NDJSON = test_data.TWL_NDJSON
 C1_ITEM = STAC_ITEMS / "earthsearch-c1" / "S2B_T38XNF_20250422T091553_L2A.json"
 PC_SITE2 = STAC_ITEMS / "odc-stac" / "site2-2020_jun_jul-35MNM.geojson"
 #: A bbox over the 33TWL tile, the month of its items, and their ids in date order.

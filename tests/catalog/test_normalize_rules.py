@@ -320,9 +320,12 @@ def test_grid_from_projection_v2_and_nine_element_transform() -> None:
     grid = normalized.bands["red"].grid
     assert grid is not None
     assert grid.epsg == 32633
-    assert grid.transform == (120.0, 0.0, 499980.0, 0.0, -120.0, 5100000.0)
-    assert grid.shape == (915, 915)
-    assert grid.bounds == (499980.0, 4990200.0, 609780.0, 5100000.0)
+    # The crop of the test data: 128 x 128 px of 120 m, 664 columns and 112 rows into the
+    # full tile's grid, which starts at (499980, 5100000): 499980 + 664 x 120 = 579660,
+    # 5100000 - 112 x 120 = 5086560, and 128 x 120 = 15360 m a side.
+    assert grid.transform == (120.0, 0.0, 579660.0, 0.0, -120.0, 5086560.0)
+    assert grid.shape == (128, 128)
+    assert grid.bounds == (579660.0, 5071200.0, 595020.0, 5086560.0)
     assert normalized.bands["blue"].grid is None  # no CRS at all for it any more
     assert normalized.epsg == 32633  # from the red band
 

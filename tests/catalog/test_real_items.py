@@ -1,6 +1,6 @@
-"""Normalization of every real item of ../shared/data/stac-items, against hand-written truth.
+"""Normalization of each real item of the test data in tests/data, against hand-written truth.
 
-The expectations are written out per item from the rules of ALGORITHMS.md, not recomputed by
+The expectations are written out per item from the rules of docs/algorithms.md, not recomputed by
 the code under test:
 
 - Earth Search v1 ``sentinel-2-l2a``: baseline < 04.00 -> offset 0; baseline >= 04.00 with

@@ -16,7 +16,8 @@ from engine.masks import cnn
 from engine.methods.base import ObsClass
 from tests import real_tile
 
-#: A 12 x 12 km window of the 33TWL tile with the cloud field of 08-10 and 08-18 in it.
+#: A 12 x 12 km window of the 33TWL tile with the cloud field of 08-10 and 08-18 in it (with
+#: the CNN's margin, inside the crop of the tile in the test data in tests/data).
 BBOX = (16.05, 45.80, 16.20, 45.91)
 
 

@@ -1,9 +1,9 @@
 """The loader gives what stackstac's warper gives, through direct reads where lattices agree.
 
 Reference: ``stackstac.stack`` on the same items and grid, the warping path l3a used for
-every read before (GDAL's WarpedVRT). Real Earth Search rasters of tile 33TWL (120 m, as
-stored in the shared data), onto grids that repeat, decimate, shift by half a source pixel,
-run past the raster's edge, and one in another UTM zone (the warper's own path).
+every read before (GDAL's WarpedVRT). Real Earth Search rasters of tile 33TWL (120 m, the
+crop of them in the test data in tests/data), onto grids that repeat, decimate, shift by half
+a source pixel, run past the raster's edge, and one in another UTM zone (the warper's own path).
 """
 
 from __future__ import annotations
@@ -19,10 +19,15 @@ from catalog.model import Grid, NormalizedItem
 from engine.lattice import WindowPlan, plan_window
 from engine.load import load_assets
 from tests import real_tile
+from tests.data import TWL_FULL_TRANSFORM, TWL_WINDOW
 
 ASSETS = ["red", "nir", "scl"]
-#: The tile's rasters: 915 x 915 pixels of 120 m from (499980, 5100000), EPSG:32633.
-X0, Y0 = 499980.0, 5100000.0
+#: The rasters of the test data: the crop `TWL_WINDOW` of the full tile's 915 x 915 pixels
+#: of 120 m from (499980, 5100000), EPSG:32633. (X0, Y0): the crop's corner; N: its side.
+X0 = TWL_FULL_TRANSFORM[2] + 120 * TWL_WINDOW[0]
+Y0 = TWL_FULL_TRANSFORM[5] - 120 * TWL_WINDOW[1]
+N = TWL_WINDOW[2]
+assert TWL_WINDOW[3] == N and (X0, Y0, N) == (579660.0, 5086560.0, 128)
 
 
 @pytest.fixture(scope="module")
@@ -57,20 +62,23 @@ def grid_at(resolution: float, x: float, y: float, size: int, epsg: int = 32633)
 
 
 CASES = {
-    # name: (grid, resampling, the direct path is taken)
-    "same lattice": (grid_at(120, X0 + 120 * 300, Y0 - 120 * 300, 300), "nearest", True),
-    "repeated x2": (grid_at(60, X0 + 36000, Y0 - 36000, 600), "nearest", True),
-    "repeated x2, half a pixel off": (grid_at(60, X0 + 36060, Y0 - 35940, 600), "nearest",
+    # name: (grid, resampling, the direct path is taken); every grid inside the 128 px crop
+    # but the one past its edge.
+    "same lattice": (grid_at(120, X0 + 120 * 30, Y0 - 120 * 30, 64), "nearest", True),
+    "repeated x2": (grid_at(60, X0 + 1920, Y0 - 1920, 200), "nearest", True),
+    "repeated x2, half a pixel off": (grid_at(60, X0 + 1980, Y0 - 1860, 200), "nearest",
                                       True),
-    "repeated x6 (20 m), average": (grid_at(20, X0 + 50040, Y0 - 50040, 700), "average",
+    "repeated x6 (20 m), average": (grid_at(20, X0 + 1200, Y0 - 1200, 600), "average",
                                     True),
-    "decimated x2, nearest": (grid_at(240, X0 + 240 * 100, Y0 - 240 * 100, 300), "nearest",
+    "decimated x2, nearest": (grid_at(240, X0 + 240 * 4, Y0 - 240 * 4, 56), "nearest",
                               True),
-    "decimated x2, average": (grid_at(240, X0 + 240 * 100, Y0 - 240 * 100, 300), "average",
+    "decimated x2, average": (grid_at(240, X0 + 240 * 4, Y0 - 240 * 4, 56), "average",
                               True),
-    "past the raster's edge": (grid_at(60, X0 + 120 * 800, Y0 - 120 * 850, 400), "nearest",
+    # 40 source pixels from (100, 110): 28 columns and 18 rows of them on the raster.
+    "past the raster's edge": (grid_at(60, X0 + 120 * 100, Y0 - 120 * 110, 80), "nearest",
                                True),
-    "another UTM zone (warped)": (grid_at(60, 1035660.0, 5100600.0, 300, epsg=32632),
+    # 10.8 km inside the crop, which spans about 1045970-1060180 E, 5095900-5110110 N there.
+    "another UTM zone (warped)": (grid_at(60, 1047960.0, 5108400.0, 180, epsg=32632),
                                   "nearest", False),
 }
 
@@ -100,7 +108,7 @@ def test_direct_reads_equal_the_warper(items: list[NormalizedItem], case: str) -
 def test_a_missing_asset_and_a_missing_item_are_fill(items: list[NormalizedItem]) -> None:
     grid = grid_at(120, X0, Y0, 64)
     out = load_assets(items, grid, ["red", "aot"], fill_value=7).compute(scheduler="threads")
-    assert (out[:, 1] == 7).all()  # Earth Search items of the shared data carry no AOT
+    assert (out[:, 1] == 7).all()  # Earth Search items of the test data carry no AOT
     assert (out[:, 0] != 7).any()
 
 
@@ -191,11 +199,11 @@ def test_pool_lends_a_handle_to_one_thread_at_a_time_and_closes_the_oldest() -> 
 
 
 def test_concurrent_blocks_read_the_same_values(items: list[NormalizedItem]) -> None:
-    # Blocks read by several threads through the shared pool equal one block read alone.
-    grid = Grid(epsg=32633, shape=(900, 900), transform=(120.0, 0.0, X0, 0.0, -120.0, Y0))
-    whole = load_assets(items, grid, ASSETS, chunk=900).compute(scheduler="sync")
+    # Blocks read by several threads through one pool of handles equal one block read alone.
+    grid = Grid(epsg=32633, shape=(N, N), transform=(120.0, 0.0, X0, 0.0, -120.0, Y0))
+    whole = load_assets(items, grid, ASSETS, chunk=N).compute(scheduler="sync")
     for _ in range(3):
-        parallel = load_assets(items, grid, ASSETS, chunk=128).compute(scheduler="threads")
+        parallel = load_assets(items, grid, ASSETS, chunk=24).compute(scheduler="threads")
         np.testing.assert_array_equal(parallel, whole)
 
 
@@ -212,11 +220,11 @@ def test_loads_sharing_a_session_share_open_files_and_tiles(
         return original(href)
 
     monkeypatch.setattr(readers, "_Source", counting)
-    grid = Grid(epsg=32633, shape=(600, 600), transform=(120.0, 0.0, X0, 0.0, -120.0, Y0))
+    grid = Grid(epsg=32633, shape=(N, N), transform=(120.0, 0.0, X0, 0.0, -120.0, Y0))
     key = load_module.new_load_key()
-    first = load_assets(items, grid, ["scl"], chunk=256, load=key).compute(scheduler="sync")
+    first = load_assets(items, grid, ["scl"], chunk=48, load=key).compute(scheduler="sync")
     decoded = readers.stats_of(key).tiles
-    again = load_assets(items, grid, ["scl"], chunk=300, load=key).compute(scheduler="sync")
+    again = load_assets(items, grid, ["scl"], chunk=80, load=key).compute(scheduler="sync")
     np.testing.assert_array_equal(first, again)
     # Every file was opened by the first load, and the second, in other blocks, decoded
     # nothing again: its tiles were in the session's cache.

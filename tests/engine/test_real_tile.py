@@ -1,5 +1,6 @@
 """The synthesis on real Sentinel-2 pixels: tile 33TWL, August 2023, 08-15 held out.
 
+Over `real_tile.BBOX`, 13 x 13 km inside the crop of the tile in the test data in tests/data.
 The four other dates (one 68 % cloudy, one 44 %) are synthesised; the nearly clear 08-15
 observation is the reference on its own clear pixels. A naive SCL-masked per-band median of
 the same four dates, computed here independently of l3a, is the baseline to beat.
