@@ -1,8 +1,9 @@
 """Files: COGs, Earth Search-like (or MAJA-like) STAC items, the collection.
 
 Items imitate Earth Search's ``sentinel-2-c1-l2a`` collection field by field (see the real
-item in tests/data/stac-items/earthsearch-c1): asset keys by common name, ``raster:bands`` with scale 0.0001
-and offset -0.1 on DN carrying +1000 (processing baseline >= 04.00), ``proj:epsg`` on the
+item in tests/data/stac-items/earthsearch-c1): asset keys by common name, ``raster:bands``
+with scale 0.0001 and offset -0.1 on DN carrying +1000 (processing baseline >= 04.00),
+``proj:epsg`` on the
 item (and ``proj:code``), ``proj:shape``/``proj:transform`` on each asset, ``eo:bands``,
 ``s2:*`` properties and ``file:checksum``. Two deliberate differences: every raster is written
 on the demo grid (20 m by default), which ``proj:*`` and ``raster:bands`` state truthfully,
