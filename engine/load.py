@@ -159,7 +159,7 @@ def chunk_for(items: Sequence[NormalizedItem], grid: Grid, assets: Sequence[str]
         chunk //= 2
     if href is None or chunk < CHUNK:
         return chunk
-    env = tuple(sorted({**GDAL_ENV, **(gdal_options or {})}.items()))
+    env = gdal_env(gdal_options)
     try:
         info = source_info(load or new_load_key(), href, env)
     except rasterio.errors.RasterioError:
@@ -238,7 +238,19 @@ def load_params(items: Sequence[NormalizedItem], grid: Grid, assets: Sequence[st
         for item in items
     )
     return LoadParams(hrefs, tuple(assets), grid, np.dtype(dtype).str, fill_value, resampling,
-                      tuple(sorted({**GDAL_ENV, **(gdal_options or {})}.items())))
+                      gdal_env(gdal_options))
+
+
+def gdal_env(gdal_options: Mapping[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+    """`GDAL_ENV` with the operator's options over it, as a sorted (hashable) tuple.
+
+    Options come from settings as strings; rasterio wants an integer for GDAL_CACHEMAX (a
+    string raises TypeError inside every read), so integer strings become integers. GDAL
+    reads every option as text anyway.
+    """
+    options = {name: int(value) if isinstance(value, str) and value.strip().isdigit()
+               else value for name, value in (gdal_options or {}).items()}
+    return tuple(sorted({**GDAL_ENV, **options}.items()))
 
 
 def load_assets(

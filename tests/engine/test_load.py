@@ -237,3 +237,17 @@ def test_loads_sharing_a_session_share_open_files_and_tiles(
     # A load of its own opens them again.
     load_assets(items, grid, ["scl"]).compute(scheduler="sync")
     assert len(opened) >= after_first + len(items)
+
+
+def test_gdal_options_from_settings_may_be_strings() -> None:
+    # Settings give every option as a string; GDAL_CACHEMAX as a string made rasterio raise
+    # TypeError inside every read of the build.
+    from engine.load import GDAL_ENV, gdal_env
+
+    env = dict(gdal_env({"GDAL_CACHEMAX": "32", "GDAL_HTTP_MAX_RETRY": "5",
+                         "AWS_REQUEST_PAYER": "requester"}))
+    assert env["GDAL_CACHEMAX"] == 32 and env["GDAL_HTTP_MAX_RETRY"] == 5
+    assert env["AWS_REQUEST_PAYER"] == "requester"
+    assert env["GDAL_DISABLE_READDIR_ON_OPEN"] == GDAL_ENV["GDAL_DISABLE_READDIR_ON_OPEN"]
+    with rasterio.Env(**env):  # what the reader enters, per thread
+        assert rasterio.env.getenv()["GDAL_CACHEMAX"] == 32
