@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import problems
+from api.http_methods import HttpMethods
 from api.jobs import JobStore
 from api.publish import clean_staging
 from api.routes import jobs, landing, processes, products
@@ -70,16 +71,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     problems.install(app)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-            allow_headers=["Content-Type", "X-API-Key", "Range"],
-            expose_headers=["Location", "Retry-After", "Content-Range", "Accept-Ranges"],
-        )
     for module in (landing, processes, jobs, products):
         app.include_router(module.router)
     _mount_viewer_and_tiles(app, settings)
+    # Middleware added last runs first: CORS answers preflights, then HEAD and OPTIONS are
+    # answered around the tiles' rewriting (a HEAD's length is the rewritten body's).
+    app.add_middleware(HttpMethods)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins,
+            allow_methods=["GET", "HEAD", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Content-Type", "X-API-Key", "Range"],
+            expose_headers=["Location", "Retry-After", "Content-Range", "Accept-Ranges"],
+        )
     return app
 
 

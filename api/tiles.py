@@ -50,6 +50,7 @@ from api.tiles_deps import (
 from api.tiles_guards import BoundedPartParams, check_feature, check_request, checked_algorithm
 from api.tiles_products import ProductCatalogue
 from api.tiles_reader import ProductReader
+from api.tiles_responses import StandardTileResponses
 from api.tiles_styles import available, default_preset, legend
 
 #: Mount point of the tiler; `api.views.tilejson_url` builds links that match it.
@@ -69,6 +70,7 @@ def register_tiles(app: FastAPI, settings: Settings) -> None:
     app.include_router(factory.router, prefix=PREFIX, tags=["Tiles"],
                        dependencies=[Depends(check_request), Depends(check_feature)])
     app.include_router(layers_router(), prefix=PREFIX, tags=["Tiles"])
+    app.add_middleware(StandardTileResponses)
     tiles_errors.install(app)
 
 

@@ -142,3 +142,49 @@ def test_progress_is_recorded_while_running(api: httpx.Client) -> None:
     assert job["status"] == "successful", job
     assert seen == sorted(seen)  # never goes back
     assert np.all(np.array(seen) <= 100)
+
+
+def test_head_of_a_download_gives_its_size_and_ranges_without_a_body(
+        api: httpx.Client, finished: dict) -> None:
+    url = f"/products/{finished['jobID']}/assets/red"
+    whole = api.get(url)
+    head = api.head(url)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(whole.content))
+    assert head.headers["accept-ranges"] == "bytes"
+    assert head.headers["content-type"] == whole.headers["content-type"]
+    part = api.head(url, headers={"Range": "bytes=0-99"})
+    assert part.status_code == 206 and part.content == b""
+    assert part.headers["content-range"] == f"bytes 0-99/{len(whole.content)}"
+
+
+@pytest.mark.parametrize("path", ["/", "/processes", "/jobs", "/products",
+                                  "/products/{id}", "/products/{id}/tiles/WebMercatorQuad/"
+                                  "tilejson.json"])
+def test_every_get_route_answers_head(api: httpx.Client, finished: dict, path: str) -> None:
+    url = path.format(id=finished["jobID"])
+    get, head = api.get(url), api.head(url)
+    assert (head.status_code, head.content) == (get.status_code, b"")
+    assert get.status_code == 200
+    assert head.headers["content-type"] == get.headers["content-type"]
+
+
+def test_options_and_405_list_every_method_of_a_path(api: httpx.Client,
+                                                    finished: dict) -> None:
+    job = f"/jobs/{finished['jobID']}"
+    options = api.options(job)
+    assert options.status_code == 204
+    assert options.headers["allow"] == "DELETE, GET, HEAD, OPTIONS"
+    wrong = api.put(job)
+    assert wrong.status_code == 405 and wrong.headers["allow"] == options.headers["allow"]
+    assert api.options(EXECUTE).headers["allow"] == "OPTIONS, POST"
+    assert api.get(EXECUTE).headers["allow"] == "OPTIONS, POST"
+
+
+def test_gdal_reads_a_product_over_http(server: Server, finished: dict) -> None:
+    # GDAL's /vsicurl sends a HEAD first; a 405 used to make it fall back to GET and, the
+    # URL having no extension, probe sidecar files.
+    url = f"{server.url}/products/{finished['jobID']}/assets/red"
+    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"), rasterio.open(url) as cog:
+        assert cog.crs.to_epsg() == 32631 and cog.res == (20.0, 20.0)
+        assert (cog.read(1, out_shape=(32, 32)) != cog.nodata).mean() > 0.9

@@ -200,6 +200,32 @@ def test_tilejson_bounds_are_the_products(tiles: Tiles, product_id: str) -> None
     assert 12 <= tilejson["maxzoom"] <= 13
 
 
+def test_tilejson_is_standard_tilejson_3(tiles: Tiles) -> None:
+    from api.tiles_responses import TILEJSON_FIELDS
+
+    default = tiles.get(tilejson_url("", "syn"))
+    document = default.json()
+    assert set(document) <= {*TILEJSON_FIELDS, "tileSize"}  # no raster_layers, minmax...
+    assert document["tilejson"] == "3.0.0"
+    assert document["tileSize"] == 512 and "tilesize=512" in document["tiles"][0]
+    assert default.headers["content-length"] == str(len(default.content))
+    assert tiles.get(tilejson_url("", "syn"), tilesize=256).json()["tileSize"] == 256
+    # Every zoom is served (from the overviews): a map must not hide the layer below the
+    # product's native zoom.
+    assert document["minzoom"] == 0 and document["maxzoom"] >= 12
+    west, south, east, north = item_of(tiles, "syn")["bbox"]
+    low = WEB_MERCATOR.tile((west + east) / 2, (south + north) / 2, 3)
+    assert tiles.get(tile_path("syn", low, ".png")).status_code == 200
+
+
+def test_jpg_tiles_are_image_jpeg(tiles: Tiles) -> None:
+    tile, _ = centre_tile(tiles, "syn")
+    response = tiles.get(tile_path("syn", tile, ".jpg"))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/jpeg"
+    assert response.content[:3] == b"\xff\xd8\xff"
+
+
 def test_tile_links_use_the_public_url(tiles: Tiles) -> None:
     public = "https://maps.example.org/l3a"
     app = create_app(Settings(data_dir=tiles.products_dir.parent, public_url=public))

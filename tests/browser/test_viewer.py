@@ -40,8 +40,11 @@ def order_and_wait(page: Any, method: str) -> str:
     page.select_option("#resolution", "20")
     page.click("#order")
     page.wait_for_selector("#job[data-status=successful]", timeout=JOB_TIMEOUT_MS)
-    # The page then shows the new product: wait until the list highlights it.
-    page.wait_for_function(f"before => ({CURRENT_PRODUCT})() !== before", arg=before)
+    # The page then shows the new product: wait until the list highlights it (while the list
+    # is redrawn no item is current: null is not the new product).
+    page.wait_for_function(
+        f"before => {{ const now = ({CURRENT_PRODUCT})(); "
+        "return now !== null && now !== before; }", arg=before)
     product = str(page.evaluate(CURRENT_PRODUCT))
     # The pane may still show the previous product's tiles: wait for the new one's first.
     deadline = time.monotonic() + 30
