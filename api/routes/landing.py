@@ -10,11 +10,15 @@ from api.views import OGC_REL
 
 router = APIRouter(tags=["Capabilities"])
 
+#: The media type of the OpenAPI document, with the version the app generates.
+OPENAPI_TYPE = "application/vnd.oai.openapi+json;version=3.1"
+
+#: Not ``conf/oas30``: the service describes itself in OpenAPI 3.1 (FastAPI's), which that
+#: class (OpenAPI 3.0) does not cover.
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/ogc-process-description",
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/json",
-    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/job-list",
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/dismiss",
 ]
@@ -30,7 +34,7 @@ def landing(base: BaseUrl) -> LandingPage:
         links=[
             Link(href=f"{base}/api", rel="self", type="application/json", title="this page"),
             Link(href=f"{base}/openapi.json", rel="service-desc",
-                 type="application/vnd.oai.openapi+json;version=3.0", title="OpenAPI"),
+                 type=OPENAPI_TYPE, title="OpenAPI"),
             Link(href=f"{base}/docs", rel="service-doc", type="text/html",
                  title="API documentation"),
             Link(href=f"{base}/conformance", rel=f"{OGC_REL}/conformance",

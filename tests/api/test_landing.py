@@ -1,0 +1,25 @@
+"""The landing page and conformance say what the service is: its OpenAPI version included."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import httpx
+
+OAS30 = "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/oas30"
+
+
+def test_service_desc_names_the_openapi_version_served(api: httpx.Client) -> None:
+    links = {link["rel"]: link for link in api.get("/api").json()["links"]}
+    described = links["service-desc"]
+    document = api.get(urlsplit(described["href"]).path)
+    assert document.status_code == 200
+    major_minor = ".".join(document.json()["openapi"].split(".")[:2])
+    assert described["type"] == f"application/vnd.oai.openapi+json;version={major_minor}"
+
+
+def test_conformance_claims_oas30_only_for_an_openapi_30_document(api: httpx.Client) -> None:
+    classes = api.get("/conformance").json()["conformsTo"]
+    version = api.get("/openapi.json").json()["openapi"]
+    assert (OAS30 in classes) == version.startswith("3.0")
+    assert "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/core" in classes
