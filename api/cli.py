@@ -87,6 +87,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     """Search, then build one product folder."""
+    from api.orders import check_area
     from engine.pipeline import Order, build_product, order_bands
 
     bands = order_bands([b for b in args.bands.split(",") if b.strip()])
@@ -96,8 +97,14 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
             chain.resolve(args.cloud_mask, flavour)
         except InvalidParameter as exc:
             raise UsageError(f"--cloud-mask: {exc.message}") from None
+    bbox = parse_bbox(args.bbox)
+    try:  # the service's own limits: an order it would refuse is not built here either
+        check_area(bbox, args.resolution, args.crs, settings.max_area_km2)
+    except InvalidParameter as exc:
+        raise UsageError(f"--{'crs' if exc.field == 'crs' else 'bbox'}: {exc.message} "
+                         "(L3A_MAX_AREA_KM2 sets the limit)") from None
     order = Order(
-        bbox=parse_bbox(args.bbox), period=parse_period(args.period), method=args.method,
+        bbox=bbox, period=parse_period(args.period), method=args.method,
         bands=bands, resolution=args.resolution, epsg=args.crs,
         cloud_dilation_m=args.cloud_dilation, cloud_mask=args.cloud_mask,
     )

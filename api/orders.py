@@ -103,14 +103,8 @@ def normalize(inputs: MosaicInputs, settings: Settings, today: date | None = Non
 
     """
     bbox, geometry, area_field = _area_of_interest(inputs)
-    area = bbox_area_km2(bbox)
-    if area > settings.max_area_km2:
-        raise InvalidParameter(
-            area_field, f"covers {area:,.0f} km², more than the {settings.max_area_km2:,.0f} "
-            "km² this service accepts",
-        )
     period = _period(inputs.period, today or datetime.now(UTC).date())
-    epsg = _epsg(bbox, inputs.resolution, inputs.crs, area, settings.max_area_km2)
+    epsg = check_area(bbox, inputs.resolution, inputs.crs, settings.max_area_km2, area_field)
     source = _source(inputs.source, settings)
     _check_bands(inputs.bands, source, settings)
     return NormalizedOrder(
@@ -119,6 +113,25 @@ def normalize(inputs: MosaicInputs, settings: Settings, today: date | None = Non
         max_cloud=inputs.max_cloud, cloud_dilation=float(inputs.cloud_dilation),
         geometry=geometry, cloud_mask=_cloud_mask(inputs.cloud_mask, source, settings),
     )
+
+
+def check_area(bbox: tuple[float, float, float, float], resolution: int, crs: int | None,
+               max_area_km2: float, field: str = "bbox") -> int:
+    """Refuse an area larger than ``max_area_km2`` or whose grid is; the grid's EPSG code.
+
+    The API (`normalize`) and ``l3a build`` both check an order with it, before any search.
+
+    Raises:
+        InvalidParameter: naming ``field`` (the area) or ``crs``.
+
+    """
+    area = bbox_area_km2(bbox)
+    if area > max_area_km2:
+        raise InvalidParameter(
+            field, f"covers {area:,.0f} km², more than the {max_area_km2:,.0f} km² this "
+            "service accepts",
+        )
+    return _epsg(bbox, resolution, crs, area, max_area_km2)
 
 
 def bbox_area_km2(bbox: tuple[float, float, float, float]) -> float:

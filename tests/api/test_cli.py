@@ -115,6 +115,11 @@ def test_search_lists_the_demo_items_as_json(small_demo: Path, tmp_path: Path) -
     [
         (["--bbox", "2,43,1,44"], "--bbox"),
         (["--bbox", "a,b,c,d"], "--bbox"),
+        # The service's limits hold here too (issue 15): half the world, a band half round
+        # it (a value starting with '-' would be read as an option by argparse).
+        (["--bbox", "0,-90,180,90"], "--bbox: covers 255,032,811 km²"),
+        (["--bbox", "0,43.6,180,43.8"], "more than the 2,500 km²"),
+        (["--period", "2023-01-01/2024-06-30"], "at most 366 days"),
         (["--period", "2024-13"], "period"),
         (["--period", "2020-01"], "no scene"),
         (["--bands", "red,ultraviolet"], "bands"),
