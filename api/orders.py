@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import shapely
 from pyproj import Transformer
 
 from api.models import MosaicInputs, Polygon
@@ -182,6 +183,14 @@ def _polygon(polygon: Polygon) -> dict[str, Any]:
         if any(not (-180 <= x <= 180 and -90 <= y <= 90) for x, y in points):
             raise InvalidParameter("geometry", "positions must be [lon, lat] in degrees")
         rings.append(points)
+    try:
+        shape = shapely.Polygon(rings[0], rings[1:])
+    except (ValueError, shapely.errors.GEOSException) as exc:  # fewer than 4 positions...
+        raise InvalidParameter("geometry", f"not a polygon: {exc}") from None
+    if not shape.is_valid:
+        # A ring that crosses itself (drawn as an X) has no inside a mask can follow.
+        raise InvalidParameter("geometry", f"not a valid polygon: "
+                               f"{shapely.is_valid_reason(shape).lower()}")
     return {"type": "Polygon", "coordinates": rings}
 
 

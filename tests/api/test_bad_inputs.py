@@ -43,6 +43,11 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
         "type": "Polygon", "coordinates": [[[W, S], [E, S], [E, N], [W, N]]]}), "geometry"),
     ("not a polygon", without_bbox(geometry={"type": "Point", "coordinates": [W, S]}),
      "geometry"),
+    ("a self-intersecting ring (a bow tie)", without_bbox(geometry={
+        "type": "Polygon", "coordinates": [[[W, S], [E, N], [E, S], [W, N], [W, S]]]}),
+     "geometry"),
+    ("a ring of two points", without_bbox(geometry={
+        "type": "Polygon", "coordinates": [[[W, S], [E, N], [W, S], [W, S]]]}), "geometry"),
     ("empty period", order(bbox=BBOX, period=""), "period"),
     ("blank period", order(bbox=BBOX, period="   "), "period"),
     ("month 13", order(bbox=BBOX, period="2024-13"), "period"),
