@@ -63,6 +63,18 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+#: How a failed job's message starts when the failure is the service's, not the order's
+#: (`failed_on_the_server`): its results answer 500 then, 422 otherwise.
+INTERNAL_FAILURE = "internal error "
+CATALOGUE_FAILURE = "catalogue error: "
+INTERRUPTED_FAILURE = "interrupted by "
+
+
+def failed_on_the_server(message: str | None) -> bool:
+    """Whether a failed job's message says the service failed (a bug, a catalogue, restarts)."""
+    return (message or "").startswith((INTERNAL_FAILURE, CATALOGUE_FAILURE, INTERRUPTED_FAILURE))
+
+
 @dataclass(frozen=True)
 class Job:
     """One row of the store."""
@@ -315,7 +327,7 @@ class JobStore:
             db.execute(
                 "UPDATE jobs SET status = 'failed', finished = ?, updated = ?, message = ? "
                 "WHERE status = 'running' AND attempts >= ?",
-                (stamp, stamp, f"interrupted by {MAX_ATTEMPTS} server restarts; not retried",
+                (stamp, stamp, f"{INTERRUPTED_FAILURE}{MAX_ATTEMPTS} server restarts; not retried",
                  MAX_ATTEMPTS),
             )
             db.execute(

@@ -66,6 +66,14 @@ class ResultNotReady(NotFound):
     """The job has no results (yet, or ever: failed or dismissed)."""
 
 
+class JobFailed(ApiProblem):
+    """A failed job's results: its error, caused by the order (OGC job-results-failed)."""
+
+
+class JobFailedOnTheServer(JobFailed):
+    """A failed job's results: its error, the service's (a bug, a restart, a catalogue)."""
+
+
 class QueueFull(ApiProblem):
     """Too many orders are waiting; ``retry_after`` seconds is a fair wait."""
 
@@ -93,6 +101,8 @@ PROBLEMS: dict[type[Exception], Problem] = {
     NoSuchJob: Problem(404, "No such job", f"{OGC}/no-such-job"),
     NoSuchProcess: Problem(404, "No such process", f"{OGC}/no-such-process"),
     ResultNotReady: Problem(404, "Result not ready", f"{OGC}/result-not-ready"),
+    JobFailedOnTheServer: Problem(500, "Job failed"),
+    JobFailed: Problem(422, "Job failed"),
     NotFound: Problem(404, "Not found"),
     QueueFull: Problem(429, "Too many queued orders"),
     Unauthorized: Problem(401, "API key required"),

@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from api.jobs import JobStore, now
+from api.jobs import CATALOGUE_FAILURE, INTERNAL_FAILURE, JobStore, now
 from api.orders import NormalizedOrder, source_target
 from api.publish import publish, remove_product, staging_dir
 from api.settings import Settings
@@ -133,11 +133,13 @@ class WorkerPool:
                 status, message = "dismissed", "dismissed while running"
         except NoObservations as exc:
             status, message = "failed", f"no scene matches the order: {exc}"
-        except (EngineError, CatalogError) as exc:
+        except EngineError as exc:
             status, message = "failed", str(exc)
+        except CatalogError as exc:
+            status, message = "failed", f"{CATALOGUE_FAILURE}{exc}"
         except Exception as exc:
             log.exception("job %s failed", job_id)
-            status, message = "failed", f"internal error ({type(exc).__name__}); it was logged"
+            status, message = "failed", f"{INTERNAL_FAILURE}({type(exc).__name__}); it was logged"
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         if not self.store.finish(job_id, status, message) and status == "successful":

@@ -12,9 +12,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.jobs import Job
+from api.jobs import Job, failed_on_the_server
 from api.models import JobList, JobStatus, StatusInfo
-from api.problems import PROBLEM_RESPONSE, NoSuchJob, ResultNotReady
+from api.problems import (
+    PROBLEM_RESPONSE,
+    JobFailed,
+    JobFailedOnTheServer,
+    NoSuchJob,
+    ResultNotReady,
+)
 from api.publish import remove_product
 from api.services import BaseUrl, ServicesDep, require_api_key
 from api.tiles_deps import product_catalogue
@@ -64,12 +70,17 @@ def get_job(job_id: str, services: ServicesDep, base: BaseUrl) -> StatusInfo:
 
 @router.get(
     "/jobs/{job_id}/results", summary="Results of a job",
-    responses={200: {"description": "a link per output"}, 404: PROBLEM_RESPONSE},
+    responses={200: {"description": "a link per output"}, 404: PROBLEM_RESPONSE,
+               422: {**PROBLEM_RESPONSE, "description": "the job failed because of its order"},
+               500: {**PROBLEM_RESPONSE, "description": "the job failed on the server"}},
 )
 def get_results(job_id: str, request: Request, services: ServicesDep,
                 base: BaseUrl) -> dict[str, Any]:
     """Link to each output of a successful job: the COGs, the STAC item, the TileJSON."""
     job = _job(services, job_id)
+    if job.status == "failed":  # OGC: a failed job's results are its error, 4xx or 5xx
+        failure = JobFailedOnTheServer if failed_on_the_server(job.message) else JobFailed
+        raise failure(f"job {job_id!r} failed: {job.message or 'no message'}")
     if job.status != "successful" or job.product_id is None:
         raise ResultNotReady(f"job {job_id!r} is {job.status}: {job.message or 'no results'}")
     return results(product_catalogue(request).get(job.product_id).item, base)

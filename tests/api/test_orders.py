@@ -127,9 +127,12 @@ def test_order_matching_no_scene_fails_with_a_message(api: httpx.Client) -> None
     job = wait_final(api, response.json()["jobID"])
     assert job["status"] == "failed"
     assert "no scene" in job["message"]
+    # OGC API - Processes (job-results-failed): a failed job's results are its error, a 4xx
+    # when the order caused it.
     results = api.get(f"/jobs/{job['jobID']}/results")
-    assert results.status_code == 404
+    assert results.status_code == 422
     assert results.headers["content-type"] == "application/problem+json"
+    assert results.json()["title"] == "Job failed" and "no scene" in results.json()["detail"]
     assert api.get(f"/products/{job['jobID']}").status_code == 404
 
 

@@ -61,6 +61,10 @@ def test_unreachable_client_source_fails_the_job_with_a_message(guarded: Server)
         job = wait_final(client, response.json()["jobID"], timeout=60)
     assert job["status"] == "failed"
     assert "127.0.0.1:9" in job["message"]
+    # The catalogue failed, not the order: the job's results say so with a 5xx.
+    with guarded.client(headers={"X-API-Key": KEY}) as client:
+        results = client.get(f"/jobs/{job['jobID']}/results")
+    assert results.status_code == 500 and "catalogue error" in results.json()["detail"]
 
 
 def test_no_cors_headers_by_default(server: Server) -> None:

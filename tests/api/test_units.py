@@ -101,3 +101,14 @@ def test_progress_writes_are_throttled() -> None:
         writer(i / 1000, "blocks")
     assert fast.writes == sorted(set(fast.writes))  # only when the percentage moves
     assert len(fast.writes) <= 91
+
+
+def test_failures_of_the_service_are_told_from_failures_of_the_order() -> None:
+    from api.jobs import failed_on_the_server
+
+    assert failed_on_the_server("internal error (KeyError); it was logged")
+    assert failed_on_the_server("catalogue error: cannot reach http://127.0.0.1:9/stac")
+    assert failed_on_the_server("interrupted by 3 server restarts; not retried")
+    assert not failed_on_the_server("no scene matches the order: none in 2020-01")
+    assert not failed_on_the_server("cloud_mask: maja masks are not in this source")
+    assert not failed_on_the_server(None)
