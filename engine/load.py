@@ -82,6 +82,13 @@ GDAL_ENV: dict[str, Any] = {
     # Transient 5xx / throttling from object stores: retry a few times with a delay.
     "GDAL_HTTP_MAX_RETRY": "3",
     "GDAL_HTTP_RETRY_DELAY": "1",
+    # GDAL waits for ever by default: a host that accepts a connection and never answers
+    # (or stops sending half-way) would hold a build, and its worker, until killed. A
+    # connection gets 10 s; a transfer slower than 1 byte/s for 30 s is given up (then
+    # retried as above), without bounding the time a large read may take.
+    "GDAL_HTTP_CONNECTTIMEOUT": "10",
+    "GDAL_HTTP_LOW_SPEED_TIME": "30",
+    "GDAL_HTTP_LOW_SPEED_LIMIT": "1",
     # Tiles are read whole and cached by l3a (`engine.readers`); GDAL's block cache (5 % of
     # RAM by default) would hold the same tiles a second time, and it is what made the
     # process peak grow with the number of inputs.

@@ -144,3 +144,40 @@ def test_an_unaligned_order_decodes_each_input_tile_once(
     assert tiles == tiles_intersecting(files, bounds) and again == 0
     # Every file opened once (opened again, it is read from GDAL's cache).
     assert opens == len(files)
+
+
+def test_a_host_that_never_answers_fails_the_read_instead_of_hanging() -> None:
+    # A server that accepts connections and then says nothing, as a stuck object store can.
+    # The reader's GDAL settings give up on it; GDAL's defaults wait for ever.
+    import socket
+    import time
+
+    from engine.load import GDAL_ENV, gdal_env
+    from engine.readers import end_session, source_infos
+
+    assert GDAL_ENV["GDAL_HTTP_LOW_SPEED_TIME"] and GDAL_ENV["GDAL_HTTP_CONNECTTIMEOUT"]
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/B04.tif"
+    # The same settings, shortened so that the test waits seconds, not minutes.
+    env = gdal_env({"GDAL_HTTP_LOW_SPEED_TIME": "2", "GDAL_HTTP_MAX_RETRY": "0"})
+    start = time.monotonic()
+    try:
+        with pytest.raises(RuntimeError, match=r"B04\.tif"):
+            source_infos("silent-host", [url], env)
+    finally:
+        end_session("silent-host")
+        listener.close()
+        for connection in accepted:
+            connection.close()
+    assert accepted  # GDAL did connect, and then gave up waiting
+    assert time.monotonic() - start < 30
