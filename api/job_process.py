@@ -20,6 +20,7 @@ import os
 import queue
 import signal
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,12 @@ from engine.pipeline import Order
 
 #: Seconds between two looks at the child when it sends nothing.
 POLL_S = 0.2
+#: Seconds a cancelled build has to stop at a block boundary before its process is
+#: terminated (SIGTERM), and then killed: a block stuck in a read, or one that takes
+#: minutes, must not keep a dismissed job, and its worker, busy.
+CANCEL_GRACE_S = 10.0
+#: Seconds between SIGTERM and SIGKILL.
+KILL_AFTER_S = 5.0
 _PR_SET_PDEATHSIG = 1
 
 # Errors the child sends back by name, re-raised as themselves in the parent.
@@ -87,6 +94,7 @@ def build_in_process(
     cancelled: Callable[[], bool],
     nice: int = 0,
     mask_cache: Path | None = None,
+    cancel_grace: float = CANCEL_GRACE_S,
 ) -> Path:
     """Run `engine.pipeline.build_product` in a child process; same result, same errors.
 
@@ -101,6 +109,8 @@ def build_in_process(
         cancelled: polled; when it turns true the child is asked to stop.
         nice: added to the child's niceness, so that it yields the CPU to the server.
         mask_cache: the folder of computed cloud masks, shared by builds.
+        cancel_grace: seconds a cancelled child has to stop by itself before it is
+            terminated, then killed; `Cancelled` is raised either way.
 
     Raises:
         Cancelled, NoObservations, EngineError, CatalogError: as the engine raised them.
@@ -117,10 +127,15 @@ def build_in_process(
               str(mask_cache) if mask_cache else None, nice, messages, cancel),
     )
     child.start()
+    cancelled_at: float | None = None
     try:
         while True:
-            if cancelled():
+            if cancelled_at is None and cancelled():
                 cancel.set()
+                cancelled_at = time.monotonic()
+            if cancelled_at is not None and time.monotonic() - cancelled_at > cancel_grace:
+                _stop(child)
+                raise Cancelled("cancelled by the caller; the build's process was stopped")
             try:
                 kind, first, second = messages.get(timeout=POLL_S)
             except queue.Empty:
@@ -143,3 +158,12 @@ def build_in_process(
             child.kill()
             child.join()
         messages.close()
+
+
+def _stop(child: Any) -> None:
+    """Terminate the child (SIGTERM), then kill it if it is still there after a while."""
+    child.terminate()
+    child.join(timeout=KILL_AFTER_S)
+    if child.is_alive():
+        child.kill()
+        child.join()
