@@ -30,6 +30,7 @@ from api.routes import jobs, landing, processes, products
 from api.services import Services
 from api.settings import Settings
 from api.sources import DEMO
+from api.stac import router as stac_router
 from api.worker import WorkerPool, resolve
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     Returns:
         The app, with the OGC API - Processes routes, products, problem handlers, CORS, the
-        tiles and the web viewer (at ``/``).
+        tiles, the STAC API and the web viewer (at ``/`` for browsers).
 
     """
     settings = settings or Settings()
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     for module in (landing, processes, jobs, products):
         app.include_router(module.router)
+    app.include_router(stac_router)  # GET / (STAC landing page, or the viewer for browsers)
     _mount_viewer_and_tiles(app, settings)
     # Middleware added last runs first: CORS answers preflights, then HEAD and OPTIONS are
     # answered around the tiles' rewriting (a HEAD's length is the rewritten body's).

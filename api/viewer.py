@@ -1,5 +1,8 @@
 """The web page: ``/`` (order, watch, view and compare mosaics), its files under ``/static``.
 
+``GET /`` is content-negotiated by `api.stac`: browsers get this page (`index_page`), JSON
+clients the STAC landing page.
+
 The page is plain HTML, CSS and JavaScript modules shipped inside the package
 (``api/static``, declared as package data), with Leaflet vendored under
 ``static/vendor/leaflet``: it needs no build step and loads nothing from the internet, so it
@@ -28,7 +31,7 @@ DEFAULT_AREA_DEG = (0.06, 0.04)
 
 
 def register_viewer(app: FastAPI, settings: Settings) -> None:
-    """Serve the page at ``/``, its files at ``/static`` and its defaults.
+    """Serve the page's files at ``/static`` and its defaults (the page: `index_page`).
 
     Args:
         app: the service's app.
@@ -38,15 +41,17 @@ def register_viewer(app: FastAPI, settings: Settings) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     config = viewer_config(settings)
 
-    @app.get("/", include_in_schema=False)
-    def index() -> FileResponse:
-        # no-cache: the browser revalidates (ETag), so a new version of the page is seen.
-        return FileResponse(STATIC_DIR / "index.html", media_type="text/html",
-                            headers={"Cache-Control": "no-cache"})
-
     @app.get("/viewer/config.json", include_in_schema=False)
     def viewer_defaults() -> dict[str, Any]:
         return config
+
+
+def index_page() -> FileResponse:
+    """Return the page itself; ``GET /`` (`api.stac`) answers it to browsers."""
+    # no-cache: the browser revalidates (ETag), so a new version of the page is seen.
+    # Vary: the same URL answers JSON clients the STAC landing page.
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html",
+                        headers={"Cache-Control": "no-cache", "Vary": "Accept"})
 
 
 def viewer_config(settings: Settings) -> dict[str, Any]:

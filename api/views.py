@@ -7,6 +7,7 @@ a few lines each and every link is built in one place.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +21,8 @@ GEOJSON = "application/geo+json"
 JSON = "application/json"
 COG = "image/tiff; application=geotiff; profile=cloud-optimized"
 TILE_MATRIX_SET = "WebMercatorQuad"
+#: What a method name must look like to name a collection (it becomes a path segment).
+COLLECTION_SUFFIX = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def tilejson_url(base: str, product_id: str) -> str:
@@ -45,16 +48,33 @@ def status_info(job: Job, base: str) -> StatusInfo:
     )
 
 
-def public_item(product_item: Mapping[str, Any], base: str) -> dict[str, Any]:
-    """Return a copy of a product's item with absolute asset URLs of this service and links."""
+def collection_id(item: Mapping[str, Any]) -> str:
+    """Return the STAC collection of a product: ``l3a-<method>`` (``l3a-other`` if unnamed)."""
+    method = item.get("properties", {}).get("l3a:method")
+    if not isinstance(method, str) or not COLLECTION_SUFFIX.fullmatch(method):
+        method = "other"
+    return f"l3a-{method}"
+
+
+def public_item(product_item: Mapping[str, Any], base: str,
+                self_href: str | None = None) -> dict[str, Any]:
+    """Return a copy of a product's item with absolute asset URLs of this service and links.
+
+    The item belongs to its method's collection (`collection_id`); its root is the STAC
+    landing page ``/``. ``self_href`` replaces ``/products/<id>`` as the ``self`` link (the
+    STAC API serves the item under its collection too).
+    """
     item = copy.deepcopy(dict(product_item))
     pid = item["id"]
     for key, asset in item.get("assets", {}).items():
         asset["href"] = f"{base}/products/{pid}/assets/{key}"
+    cid = collection_id(item)
+    item["collection"] = cid
     item["links"] = [
-        {"rel": "self", "href": f"{base}/products/{pid}", "type": GEOJSON},
-        {"rel": "parent", "href": f"{base}/products", "type": GEOJSON},
-        {"rel": "root", "href": f"{base}/api", "type": JSON},
+        {"rel": "self", "href": self_href or f"{base}/products/{pid}", "type": GEOJSON},
+        {"rel": "parent", "href": f"{base}/collections/{cid}", "type": JSON},
+        {"rel": "collection", "href": f"{base}/collections/{cid}", "type": JSON},
+        {"rel": "root", "href": f"{base}/", "type": JSON},
         {"rel": "tilejson", "href": tilejson_url(base, pid), "type": JSON,
          "title": "TileJSON (Web Mercator tiles)"},
         {"rel": "job", "href": f"{base}/jobs/{item['properties'].get('l3a:job_id', pid)}",

@@ -17,6 +17,9 @@ from referencing import Registry, Resource
 from tests.data import STAC_SCHEMAS as SCHEMAS
 
 ITEM_SCHEMA = "https://schemas.stacspec.org/v1.0.0/item-spec/json-schema/item.json"
+COLLECTION_SCHEMA = (
+    "https://schemas.stacspec.org/v1.0.0/collection-spec/json-schema/collection.json")
+CATALOG_SCHEMA = "https://schemas.stacspec.org/v1.0.0/catalog-spec/json-schema/catalog.json"
 
 
 @cache
@@ -33,12 +36,26 @@ def registry() -> Registry:
 
 def item_errors(item: dict[str, Any]) -> list[str]:
     """What is wrong with a STAC item: one line per schema error, [] when it is valid."""
+    return _errors(ITEM_SCHEMA, item)
+
+
+def collection_errors(collection: dict[str, Any]) -> list[str]:
+    """What is wrong with a STAC collection (and the extensions it declares), [] if valid."""
+    return _errors(COLLECTION_SCHEMA, collection)
+
+
+def catalog_errors(catalog: dict[str, Any]) -> list[str]:
+    """What is wrong with a STAC catalog (and the extensions it declares), [] if valid."""
+    return _errors(CATALOG_SCHEMA, catalog)
+
+
+def _errors(core: str, document: dict[str, Any]) -> list[str]:
     errors = []
-    for url in (ITEM_SCHEMA, *item.get("stac_extensions", [])):
+    for url in (core, *document.get("stac_extensions", [])):
         schema = registry().contents(url)
         validator = jsonschema.Draft7Validator(schema, registry=registry())
         errors += [f"{url}: {'/'.join(map(str, e.absolute_path))}: {e.message}"
-                   for error in validator.iter_errors(item) for e in _leaves(error)]
+                   for error in validator.iter_errors(document) for e in _leaves(error)]
     return errors
 
 

@@ -1,4 +1,8 @@
-"""The landing page (``/api``; ``/`` belongs to the web viewer) and the conformance classes."""
+"""The OGC API - Processes landing page (``/api``) and the conformance classes of the service.
+
+``/`` is the web viewer for browsers and the STAC landing page (a Catalog that also links
+the processes) for JSON clients: see `api.stac`.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,13 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/json",
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/job-list",
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/dismiss",
+    # The products as a STAC API (`api.stac`).
+    "https://api.stacspec.org/v1.0.0/core",
+    "https://api.stacspec.org/v1.0.0/item-search",
+    "https://api.stacspec.org/v1.0.0/collections",
+    "https://api.stacspec.org/v1.0.0/ogcapi-features",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
 ]
 
 

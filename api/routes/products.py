@@ -63,7 +63,7 @@ def list_products(
             continue
         features.append(public_item(product.item, base))
     links = page_links(base, "/products", {}, limit, offset, total, GEOJSON)
-    links.append(Link(href=f"{base}/api", rel="root", type="application/json"))
+    links.append(Link(href=f"{base}/", rel="root", type="application/json"))
     return GeoJSONResponse({
         "type": "FeatureCollection", "features": features, "numberMatched": total,
         "numberReturned": len(features),
