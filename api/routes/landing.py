@@ -56,6 +56,10 @@ def landing(base: BaseUrl) -> LandingPage:
                  title="jobs"),
             Link(href=f"{base}/products", rel="data", type="application/geo+json",
                  title="finished products (STAC ItemCollection)"),
+            Link(href=f"{base}/", rel="root", type="application/json",
+                 title="the products as a STAC API (landing Catalog)"),
+            Link(href=f"{base}/search", rel="search", type="application/geo+json",
+                 title="STAC item search"),
         ],
     )
 

@@ -23,3 +23,11 @@ def test_conformance_claims_oas30_only_for_an_openapi_30_document(api: httpx.Cli
     version = api.get("/openapi.json").json()["openapi"]
     assert (OAS30 in classes) == version.startswith("3.0")
     assert "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/core" in classes
+
+
+def test_the_processes_landing_page_links_the_stac_api(api: httpx.Client) -> None:
+    links = {link["rel"]: link for link in api.get("/api").json()["links"]}
+    root = api.get(urlsplit(links["root"]["href"]).path, headers={"Accept": "application/json"})
+    assert root.status_code == 200 and root.json()["type"] == "Catalog"
+    search = api.get(urlsplit(links["search"]["href"]).path)
+    assert search.status_code == 200 and search.json()["type"] == "FeatureCollection"
