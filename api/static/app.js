@@ -318,7 +318,10 @@ async function drawTool() {
   button.setAttribute("aria-pressed", "false");
   button.textContent = "Draw on map";
   $("draw-hint").hidden = true;
-  if (bbox) writeBbox(bbox);
+  if (bbox) {
+    writeBbox(bbox);
+    clearErrors();  // a new, valid area: an error about the last one no longer applies
+  }
 }
 
 async function start() {
@@ -328,7 +331,10 @@ async function start() {
   initPeriod(config.period);
   view.fit(config.bbox, 80);
   for (const id of BBOX_IDS) {
-    $(id).addEventListener("change", () => { const b = readBbox(); if (b) view.showArea(b); });
+    $(id).addEventListener("change", () => {
+      const b = readBbox();
+      if (b) { view.showArea(b); clearErrors(); }
+    });
   }
   $("draw").addEventListener("click", drawTool);
   $("order-form").addEventListener("submit", submitOrder);

@@ -179,6 +179,11 @@ def test_a_refused_order_points_at_the_input(page: Any) -> None:
     assert page.text_content("#order-error").strip()  # the problem's detail, shown
     assert page.get_attribute("#west", "aria-invalid") == "true"
     assert page.is_hidden("#job")
+    # A valid area typed next clears the stale error and the mark on the input (issue 16).
+    enter_area(page, AREA)
+    page.wait_for_function("() => !document.getElementById('order-error').textContent")
+    assert page.get_attribute("#west", "aria-invalid") is None
+
 
 
 @pytest.mark.parametrize(("kind", "fill", "expected"), [
