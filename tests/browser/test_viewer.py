@@ -185,7 +185,6 @@ def test_a_refused_order_points_at_the_input(page: Any) -> None:
     assert page.get_attribute("#west", "aria-invalid") is None
 
 
-
 @pytest.mark.parametrize(("kind", "fill", "expected"), [
     ("month", {"#period-month": "2024-07"}, "2024-07"),
     ("quarter", {"#period-quarter-year": "2024", "#period-quarter": "Q3"}, "2024-Q3"),
