@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stac_router)  # GET / (STAC landing page, or the viewer for browsers)
     _mount_viewer_and_tiles(app, settings)
     # Middleware added last runs first: CORS answers preflights, then HEAD and OPTIONS are
-    # answered around the tiles' rewriting (a HEAD's length is the rewritten body's).
+    # answered around the TileJSON rewriting (a HEAD's length is the rewritten body's).
     app.add_middleware(HttpMethods)
     if settings.cors_origins:
         app.add_middleware(

@@ -37,8 +37,8 @@ class HttpMethods:
             await self.app(scope, receive, send)
             return
         method = scope["method"]
-        headers = {k.lower(): v for k, v in scope.get("headers", [])}
-        if method == "OPTIONS" and b"access-control-request-method" not in headers:
+        if method == "OPTIONS" and not any(  # a CORS preflight is the CORS middleware's
+                k.lower() == b"access-control-request-method" for k, _ in scope["headers"]):
             allowed = allowed_methods(scope)
             if allowed:
                 await _empty(send, 204, allowed)
@@ -67,20 +67,21 @@ def allowed_methods(scope: Scope) -> list[str]:
     return sorted(methods)
 
 
-_patterns: dict[int, list[tuple[re.Pattern[str], tuple[str, ...]]]] = {}
-
-
 def _path_patterns(app: Any) -> list[tuple[re.Pattern[str], tuple[str, ...]]]:
-    """Each OpenAPI path as a regular expression ({name} is one path segment), its methods."""
-    key = id(app)
-    if key not in _patterns:
-        paths = app.openapi().get("paths", {})
-        _patterns[key] = [
+    """Each OpenAPI path as a regular expression ({name} is one path segment), its methods.
+
+    Kept on the app (its routes do not change once it serves).
+    """
+    patterns: list[tuple[re.Pattern[str], tuple[str, ...]]] | None = getattr(
+        app.state, "http_method_patterns", None)
+    if patterns is None:
+        patterns = [
             (re.compile("".join(_segment(part) for part in re.split(r"(\{[^}]+\})", path))),
              tuple(m for m in verbs if m in _HTTP_METHODS))
-            for path, verbs in paths.items()
+            for path, verbs in app.openapi().get("paths", {}).items()
         ]
-    return _patterns[key]
+        app.state.http_method_patterns = patterns
+    return patterns
 
 
 _HTTP_METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}

@@ -50,7 +50,7 @@ from api.tiles_deps import (
 from api.tiles_guards import BoundedPartParams, check_feature, check_request, checked_algorithm
 from api.tiles_products import ProductCatalogue
 from api.tiles_reader import ProductReader
-from api.tiles_responses import StandardTileResponses
+from api.tiles_responses import StandardTileJSON
 from api.tiles_styles import available, default_preset, legend
 
 #: Mount point of the tiler; `api.views.tilejson_url` builds links that match it.
@@ -70,7 +70,7 @@ def register_tiles(app: FastAPI, settings: Settings) -> None:
     app.include_router(factory.router, prefix=PREFIX, tags=["Tiles"],
                        dependencies=[Depends(check_request), Depends(check_feature)])
     app.include_router(layers_router(), prefix=PREFIX, tags=["Tiles"])
-    app.add_middleware(StandardTileResponses)
+    app.add_middleware(StandardTileJSON)
     tiles_errors.install(app)
 
 
@@ -124,8 +124,12 @@ def render_png_by_default(image: ImageData, output_format: ImageType | None = No
 
     titiler picks JPEG for a tile without masked pixels and PNG otherwise: a map would then
     mix lossy and lossless tiles of one layer, and quality layers would get JPEG artefacts.
+    JPEG is answered as ``image/jpeg``.
     """
-    return render_image(image, output_format=output_format or ImageType.png, **kwargs)
+    content, media_type = render_image(image, output_format=output_format or ImageType.png,
+                                       **kwargs)
+    # titiler names JPEG "image/jpg" (its .jpg format), which is no registered media type.
+    return content, "image/jpeg" if media_type == "image/jpg" else media_type
 
 
 def layers_router() -> APIRouter:

@@ -12,7 +12,6 @@ only; malformed values are left to FastAPI's validation (422).
 
 import itertools
 import math
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 import morecantile
@@ -27,6 +26,7 @@ from titiler.core.errors import BadRequestError, TileNotFoundError
 from api.problems import NotFound
 from api.tiles_deps import ProductDep, StyleDep
 from api.tiles_products import Product
+from catalog.normalize import coordinates
 
 #: Largest side of an image a request may ask for, pixels. titiler bounds none of its size
 #: parameters: ``?tilesize=100000`` would allocate 10^10 pixels. Beyond this, the COG
@@ -117,7 +117,7 @@ def _check_geometry(geometry: Any, image: bool, geographic: bool) -> None:
     if image and kind not in ("Polygon", "MultiPolygon"):
         raise BadRequestError(f"an image of a feature needs a Polygon or MultiPolygon, not "
                               f"a {kind}")
-    positions = list(_positions(geometry.get("coordinates")))
+    positions = list(coordinates(geometry))
     if not positions:
         raise BadRequestError(f"the feature's {kind} has no positions")
     if not all(math.isfinite(v) for p in positions for v in p):
@@ -125,16 +125,6 @@ def _check_geometry(geometry: Any, image: bool, geographic: bool) -> None:
     if geographic and not all(-180 <= p[0] <= 180 and -90 <= p[1] <= 90 for p in positions):
         raise BadRequestError("longitudes must be in [-180, 180] and latitudes in [-90, 90] "
                               "(or give coord_crs)")
-
-
-def _positions(coordinates: Any) -> Iterator[tuple[float, float]]:
-    """Every [x, y] of nested GeoJSON coordinates (malformed parts are FastAPI's to refuse)."""
-    if isinstance(coordinates, list | tuple):
-        if len(coordinates) >= 2 and all(isinstance(v, int | float) for v in coordinates[:2]):
-            yield float(coordinates[0]), float(coordinates[1])
-            return
-        for part in coordinates:
-            yield from _positions(part)
 
 
 def _number(value: object) -> float | None:

@@ -1,16 +1,14 @@
-"""What titiler answers, made standard: TileJSON 3.0.0 documents and JPEG media types.
+"""titiler's TileJSON made standard TileJSON 3.0.0.
 
 titiler's TileJSON adds fields of its own (``raster_layers``, ``band_descriptions``,
 ``data_type``, ``minmax``), gives no ``tileSize`` although its tile URLs ask for 512 px
 tiles (a map then draws them at half size, or asks for four times too many), and its
 ``minzoom`` is the product's native zoom: a web map hides a layer below its minzoom, so a
 small product vanished as soon as the user zoomed out, although every zoom is served (from
-the product's overviews, at a cost bounded by the tile's size). And its ``.jpg`` tiles say
-``image/jpg``, which is no registered media type (``image/jpeg`` is).
+the product's overviews, at a cost bounded by the tile's size).
 
-`StandardTileResponses` rewrites those answers on the way out: the TileJSON keeps only the
-fields of the TileJSON 3.0.0 specification, with ``tileSize`` from its tile URL and
-``minzoom`` 0; a JPEG says ``image/jpeg``.
+`StandardTileJSON` rewrites those documents on the way out: only the fields of the TileJSON
+3.0.0 specification, with ``tileSize`` from its tile URL and ``minzoom`` 0.
 """
 
 from __future__ import annotations
@@ -45,29 +43,18 @@ def standard_tilejson(document: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class StandardTileResponses:
-    """ASGI middleware: standard TileJSON documents, ``image/jpeg`` for JPEG tiles."""
+class StandardTileJSON:
+    """ASGI middleware: standard TileJSON documents (other answers pass untouched)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on; rewrite its answer if it is a TileJSON or a JPEG."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if scope["path"].endswith("/tilejson.json"):
+        """Pass the request on; rewrite its answer if it is a TileJSON document."""
+        if scope["type"] == "http" and scope["path"].endswith("/tilejson.json"):
             await self._tilejson(scope, receive, send)
-            return
-
-        async def jpeg_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [
-                    (k, b"image/jpeg" if k.lower() == b"content-type" and v == b"image/jpg"
-                     else v) for k, v in message.get("headers", [])]}
-            await send(message)
-
-        await self.app(scope, receive, jpeg_send)
+        else:
+            await self.app(scope, receive, send)
 
     async def _tilejson(self, scope: Scope, receive: Receive, send: Send) -> None:
         start: Message | None = None

@@ -726,13 +726,13 @@ def _acquisition_datetime(properties: Mapping[str, Any], source: str, item_id: s
         raise MalformedItem(source, item_id, f"datetime {text!r} is not RFC 3339") from exc
 
 
-def _coordinates(geometry: Any) -> Iterator[tuple[float, float]]:
+def coordinates(geometry: Any) -> Iterator[tuple[float, float]]:
     """Every (lon, lat) position of a GeoJSON geometry."""
     if not isinstance(geometry, Mapping):
         return
     if geometry.get("type") == "GeometryCollection":
         for part in geometry.get("geometries") or []:
-            yield from _coordinates(part)
+            yield from coordinates(part)
         return
 
     def walk(node: Any) -> Iterator[tuple[float, float]]:
@@ -758,7 +758,7 @@ def item_bbox(item: Mapping[str, Any]) -> tuple[float, float, float, float] | No
             if len(values) == 6:  # 3D bbox: minx, miny, minz, maxx, maxy, maxz
                 values = [values[0], values[1], values[3], values[4]]
             return (values[0], values[1], values[2], values[3])
-    points = list(_coordinates(item.get("geometry")))
+    points = list(coordinates(item.get("geometry")))
     if not points:
         return None
     lons, lats = zip(*points, strict=True)
@@ -782,7 +782,7 @@ def _centre_longitude(item: Mapping[str, Any]) -> float:
     centroid = properties.get("proj:centroid") if isinstance(properties, Mapping) else None
     if isinstance(centroid, Mapping) and isinstance(centroid.get("lon"), (int, float)):
         return float(centroid["lon"])
-    points = list(_coordinates(item.get("geometry")))
+    points = list(coordinates(item.get("geometry")))
     if not points:
         bbox = item.get("bbox")
         if isinstance(bbox, list) and len(bbox) >= 4:

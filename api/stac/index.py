@@ -23,6 +23,7 @@ from api.problems import NotFound
 from api.stac.params import Search, SortKey, item_interval
 from api.tiles_products import Product, ProductCatalogue
 from api.views import collection_id
+from catalog.normalize import item_bbox
 from engine.methods import DESCRIPTIONS, METHODS
 
 #: Jobs read from the store per query while listing every product.
@@ -128,21 +129,17 @@ def _footprint(item: Any) -> BaseGeometry | None:
             return geometry
     except Exception:  # an item of ours always has one; a hand-made one may not
         pass
-    try:
-        west, south, east, north = (float(v) for v in item["bbox"][:4])
-        return box(west, south, east, north)
-    except Exception:
-        return None
+    bbox = item_bbox(item) if isinstance(item, dict) else None
+    return box(*bbox) if bbox is not None else None
 
 
 def extent(members: Sequence[Entry]) -> dict[str, Any]:
     """Return a collection's extent: the union of its items' bboxes and time spans."""
     boxes, starts, ends = [], [], []
     for entry in members:
-        bbox = entry.product.item.get("bbox")
-        if (isinstance(bbox, list) and len(bbox) in (4, 6)
-                and all(isinstance(v, int | float) and math.isfinite(v) for v in bbox)):
-            boxes.append(bbox if len(bbox) == 4 else [bbox[0], bbox[1], bbox[3], bbox[4]])
+        bbox = item_bbox(entry.product.item)
+        if bbox is not None and all(math.isfinite(v) for v in bbox):
+            boxes.append(bbox)
         span = item_interval(entry.product.properties)
         if span is not None:
             starts.append(span[0])

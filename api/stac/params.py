@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 
+from catalog.normalize import parse_datetime
 from engine.errors import InvalidParameter
 
 #: Page sizes: the STAC API default, and the most one page may hold.
@@ -30,10 +31,11 @@ DEFAULT_LIMIT, MAX_LIMIT = 10, 1000
 MAX_TOKEN, MAX_LIST = 512, 1000
 GEOMETRY_TYPES = {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
                   "MultiPolygon", "GeometryCollection"}
-#: RFC 3339 date-time (a date alone is accepted too: the whole day); no zone means UTC.
+#: The shapes accepted: an RFC 3339 date-time (no zone means UTC; Python's own ISO parser
+#: would take more, such as week dates), or a date alone (the whole day).
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _INSTANT = re.compile(
-    r"(?P<date>\d{4}-\d{2}-\d{2})"
-    r"(?:[Tt ](?P<time>\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)(?P<zone>[Zz]|[+-]\d{2}:\d{2})?)?")
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})?")
 
 #: A product's position in a listing: (finished, id), listed in decreasing order.
 SortKey = tuple[str, str]
@@ -185,25 +187,18 @@ def parse_interval(text: str) -> tuple[dt.datetime | None, dt.datetime | None]:
 
 
 def _instant(text: str, *, end: bool) -> dt.datetime:
-    match = _INSTANT.fullmatch(text.strip())
-    if match is None:
-        raise InvalidParameter("datetime", f"{text!r} is not an RFC 3339 date-time, e.g. "
-                               "2024-07-01T00:00:00Z")
+    """An RFC 3339 date-time (`catalog.normalize.parse_datetime`), or a date: the whole day."""
+    text = text.strip()
     try:
-        if match["time"] is None:  # a whole day
-            day = dt.date.fromisoformat(match["date"])
+        if _DATE.fullmatch(text):
             at = dt.time.max if end else dt.time.min
-            return dt.datetime.combine(day, at, tzinfo=dt.UTC)
-        stamp = f"{match['date']}T{match['time'][:15]}"  # at most microseconds
-        value = dt.datetime.fromisoformat(stamp)
-        zone = (match["zone"] or "Z").upper()
-        if zone == "Z":
-            return value.replace(tzinfo=dt.UTC)
-        sign = 1 if zone[0] == "+" else -1
-        offset = dt.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
-        return value.replace(tzinfo=dt.timezone(sign * offset))
+            return dt.datetime.combine(dt.date.fromisoformat(text), at, tzinfo=dt.UTC)
+        if _INSTANT.fullmatch(text):
+            return parse_datetime(text)
     except ValueError:  # month 13, hour 25, offset out of range...
         raise InvalidParameter("datetime", f"{text!r} is not a valid date-time") from None
+    raise InvalidParameter("datetime", f"{text!r} is not an RFC 3339 date-time, e.g. "
+                           "2024-07-01T00:00:00Z")
 
 
 def item_interval(properties: Any) -> tuple[dt.datetime, dt.datetime] | None:
