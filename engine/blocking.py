@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from catalog.model import Grid
-from engine.readers import SourceInfo
+from engine.source_info import SourceInfo
 
 #: A block of the output grid: (row start, row stop, column start, column stop).
 Window = tuple[int, int, int, int]

@@ -41,7 +41,9 @@ import rasterio.errors
 from rasterio.windows import Window
 
 from catalog.model import Grid
+from engine import remote_cog
 from engine.lattice import WindowPlan, plan_window, resample_into
+from engine.source_info import SourceInfo, unit_of
 
 #: Decoded tiles kept by a process, in bytes. The front of tiles a row of blocks shares with
 #: the next row must fit: 12 dates x 11 assets of 512 px uint16 tiles, over a 2048 px wide
@@ -52,14 +54,13 @@ TILE_CACHE_BYTES = int(os.environ.get("L3A_TILE_CACHE_MB", "384")) * 1024**2
 IO_THREADS = int(os.environ.get("L3A_IO_THREADS", "16"))
 #: Bytes of tiles a block reader fetches ahead of the one it places.
 AHEAD_BYTES = 64 * 1024**2
-#: Smallest cached unit, in pixels a side: strip-organised files are cached in bands of
-#: strips at least this tall (a unit per strip would cost more in bookkeeping than decoding).
-MIN_UNIT = 256
 #: Idle open datasets kept by the process, in bytes of what they hold (least recently used
 #: closed first). An open GDAL dataset keeps its last compressed tile: 132 inputs in 1024 px
 #: tiles kept open held 200 MB. Closing each after use cost instead a reopen a read (1-2 ms:
 #: 4 s of a build over 2,112 tiles of 512 px).
 OPEN_BYTES = int(os.environ.get("L3A_OPEN_MB", "96")) * 1024**2
+#: Remote files whose header a process keeps (`engine.remote_cog`): a few kB each.
+REMOTE_FILES = 2048
 
 
 class BlockReader(Protocol):
@@ -161,30 +162,6 @@ def child_session(session: str, name: str) -> str:
     return f"{session}/{name}"
 
 
-@dataclass(frozen=True)
-class SourceInfo:
-    """What every read of a raster asks, read once at open.
-
-    rasterio builds these objects anew on every access, and the EPSG lookup alone cost 5 % of
-    the reads' time.
-    """
-
-    epsg: int | None
-    transform: tuple[float, float, float, float, float, float]
-    shape: tuple[int, int]
-    nodata: float | None
-    dtype: str
-    #: The cached unit (rows, cols): the internal tile, or a band of strips.
-    unit: tuple[int, int]
-    #: The internal block (rows, cols), to count compressed bytes.
-    block: tuple[int, int]
-
-    @property
-    def tile(self) -> int:
-        """The smaller side of its cached unit, in its own pixels."""
-        return min(self.unit)
-
-
 class _Source:
     """An open dataset and its `SourceInfo`."""
 
@@ -199,8 +176,7 @@ class _Source:
             shape=(height, width),
             nodata=self.dataset.nodata,
             dtype=self.dataset.dtypes[0],
-            unit=(min(height, _round_up(block_rows, MIN_UNIT)),
-                  min(width, _round_up(block_cols, MIN_UNIT))),
+            unit=unit_of((block_rows, block_cols), (height, width)),
             block=(block_rows, block_cols),
         )
 
@@ -212,10 +188,6 @@ class _Source:
 
     def close(self) -> None:
         self.dataset.close()
-
-
-def _round_up(block: int, least: int) -> int:
-    return block * -(-least // block)
 
 
 class _Pool:
@@ -398,6 +370,9 @@ _pool = _Pool(OPEN_BYTES)
 _tiles = TileCache(TILE_CACHE_BYTES)
 _infos: dict[tuple[str, str], SourceInfo] = {}
 _infos_lock = threading.Lock()
+#: Remote files async-tiff opened (None: GDAL reads them), by (href, GDAL settings).
+_remotes: OrderedDict[tuple[str, tuple[tuple[str, Any], ...]],
+                      Future[remote_cog.RemoteCog | None]] = OrderedDict()
 _io: ThreadPoolExecutor | None = None
 _io_lock = threading.Lock()
 _thread = threading.local()
@@ -483,12 +458,49 @@ def _with_source(session: str, href: str, env: tuple[tuple[str, Any], ...],
         _pool.give(key, source)
 
 
+def _remote(session: str, href: str,
+            env: tuple[tuple[str, Any], ...]) -> remote_cog.RemoteCog | None:
+    """``href`` opened by async-tiff, or None where GDAL reads it.
+
+    Opened once a process, as GDAL keeps a file's header for its later opens: the plan,
+    the cloud-field pass and the blocks each ask for it (`REMOTE_FILES` kept).
+    """
+    if not remote_cog.handles(href, env):
+        return None
+    key = (href, env)
+    with _infos_lock:
+        entry = _remotes.get(key)
+        opening = entry is None
+        if entry is None:
+            entry = _remotes[key] = Future()
+            while len(_remotes) > REMOTE_FILES:
+                _remotes.popitem(last=False)
+        else:
+            _remotes.move_to_end(key)
+    if opening:
+        try:
+            cog = remote_cog.open_cog(href, env)
+        except BaseException as exc:
+            with _infos_lock:
+                _remotes.pop(key, None)  # the next read tries again, as GDAL would
+            entry.set_exception(exc)
+            raise
+        entry.set_result(cog)
+        stats_of(session).count(opens=1)
+    return entry.result()
+
+
 def source_info(session: str, href: str, env: tuple[tuple[str, Any], ...]) -> SourceInfo:
     """The `SourceInfo` of ``href``, opening it if this session has not yet."""
     with _infos_lock:
         info = _infos.get((session, href))
     if info is not None:
         return info
+    cog = _remote(session, href, env)
+    if cog is not None:
+        with _infos_lock:
+            _infos.setdefault((session, href), cog.info)
+        return cog.info
     result: SourceInfo = _with_source(session, href, env, lambda source: source.info)
     return result
 
@@ -579,7 +591,15 @@ def _decode_units(session: str, env: tuple[tuple[str, Any], ...], href: str, inf
             _tiles.fill(key, entry, tile)
 
     try:
-        _with_source(session, href, env, decode_all)
+        cog = _remote(session, href, env)
+        if cog is None:
+            _with_source(session, href, env, decode_all)
+            return
+        _check_open(session)
+        units = [(unit_row, unit_col) for (_, _, unit_row, unit_col), _ in claimed]
+        for (key, entry), (tile, stored) in zip(claimed, cog.read_units(units), strict=True):
+            stats_of(session).decoded(key[1:], stored)
+            _tiles.fill(key, entry, tile)
     except BaseException as exc:
         for key, entry in claimed:
             if not entry.done():

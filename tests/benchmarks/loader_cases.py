@@ -184,14 +184,15 @@ def _workload_items(folder: Path) -> list[dict[str, Any]]:
 # --- l3a ---------------------------------------------------------------------------------
 
 
-def _l3a_env(threads: int) -> dict[str, str]:
-    """The environment of the ``l3a`` child: no operator settings, ``threads`` dask workers."""
+def _l3a_env(threads: int, **settings: str) -> dict[str, str]:
+    """The environment of the ``l3a`` child: no operator settings but ``settings``, and
+    ``threads`` dask workers."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("L3A_")}
     env["DASK_NUM_WORKERS"] = str(threads)
-    return env
+    return env | settings
 
 
-def l3a_build(run: Run, method: str) -> None:
+def l3a_build(run: Run, method: str, **settings: str) -> None:
     """Run ``l3a build`` on the order, as a user would, and check it wrote a product."""
     out = Path(tempfile.mkdtemp(prefix="l3a-loader-bench-"))
     command = [str(Path(sys.executable).with_name("l3a")), "build",
@@ -200,7 +201,8 @@ def l3a_build(run: Run, method: str) -> None:
                "--resolution", "10", "--cloud-mask", "scl", "--out", str(out / "product"),
                "--quiet"]
     try:
-        done = subprocess.run(command, cwd=ROOT, env=_l3a_env(run.threads), capture_output=True,
+        done = subprocess.run(command, cwd=ROOT, env=_l3a_env(run.threads, **settings),
+                              capture_output=True,
                               text=True, timeout=CASE_TIMEOUT, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"l3a build failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -257,6 +259,8 @@ def stackstac_median(run: Run) -> None:
 CASES: dict[str, Callable[[Run], None]] = {
     "floor": floor,
     "synthesis": lambda run: l3a_build(run, "synthesis"),
+    # The same build with every remote read through GDAL's /vsicurl (`engine.remote_cog`).
+    "synthesis_gdal_http": lambda run: l3a_build(run, "synthesis", L3A_ASYNC_HTTP="0"),
     "median": lambda run: l3a_build(run, "median"),
     "composite": lambda run: l3a_build(run, "composite"),
     "odcstac_median": lambda run: odcstac(run, "median"),
@@ -265,7 +269,8 @@ CASES: dict[str, Callable[[Run], None]] = {
     "startup": startup,
 }
 #: Cases that run in a child process: their peak is the child's, not this process's.
-CHILD_CASES = frozenset({"synthesis", "median", "composite", "startup"})
+CHILD_CASES = frozenset({"synthesis", "synthesis_gdal_http", "median", "composite",
+                         "startup"})
 
 
 # --- running -------------------------------------------------------------------------------

@@ -142,6 +142,7 @@ class Served:
     status: int
     nbytes: int
     headers: dict[str, str]
+    method: str
 
 
 class RangeServer:
@@ -239,7 +240,7 @@ class RangeServer:
                 if body:
                     self.wfile.write(data)
                 server.record(Served(self.path, status, len(data) if body else 0,
-                                     request_headers))
+                                     request_headers, self.command))
 
             def do_GET(self) -> None:
                 self._answer(body=True)

@@ -9,7 +9,7 @@ import pytest
 
 from catalog.model import Grid
 from engine.blocking import Lattice, Reblocker, aligned_chunks, lattice_of, plan_blocks
-from engine.readers import SourceInfo
+from engine.source_info import SourceInfo
 
 
 def info(transform: tuple[float, ...], unit: int, epsg: int = 32631) -> SourceInfo:

@@ -146,14 +146,21 @@ def test_an_unaligned_order_decodes_each_input_tile_once(
     assert opens == len(files)
 
 
-def test_a_host_that_never_answers_fails_the_read_instead_of_hanging() -> None:
+@pytest.mark.parametrize("async_http", [True, False], ids=["async-tiff", "gdal"])
+def test_a_host_that_never_answers_fails_the_read_instead_of_hanging(
+    async_http: bool, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # A server that accepts connections and then says nothing, as a stuck object store can.
-    # The reader's GDAL settings give up on it; GDAL's defaults wait for ever.
+    # The reader's GDAL settings give up on it, through GDAL or (`engine.remote_cog`, the
+    # same settings translated) async-tiff; GDAL's defaults wait for ever.
     import socket
     import time
 
+    from engine import remote_cog
     from engine.load import GDAL_ENV, gdal_env
     from engine.readers import end_session, source_infos
+
+    monkeypatch.setattr(remote_cog, "ENABLED", async_http)
 
     assert GDAL_ENV["GDAL_HTTP_LOW_SPEED_TIME"] and GDAL_ENV["GDAL_HTTP_CONNECTTIMEOUT"]
     listener = socket.create_server(("127.0.0.1", 0))
@@ -168,16 +175,17 @@ def test_a_host_that_never_answers_fails_the_read_instead_of_hanging() -> None:
 
     threading.Thread(target=accept, daemon=True).start()
     url = f"http://127.0.0.1:{listener.getsockname()[1]}/B04.tif"
+    assert remote_cog.handles(url, ()) is async_http
     # The same settings, shortened so that the test waits seconds, not minutes.
     env = gdal_env({"GDAL_HTTP_LOW_SPEED_TIME": "2", "GDAL_HTTP_MAX_RETRY": "0"})
     start = time.monotonic()
     try:
         with pytest.raises(RuntimeError, match=r"B04\.tif"):
-            source_infos("silent-host", [url], env)
+            source_infos(f"silent-host-{async_http}", [url], env)
     finally:
-        end_session("silent-host")
+        end_session(f"silent-host-{async_http}")
         listener.close()
         for connection in accepted:
             connection.close()
-    assert accepted  # GDAL did connect, and then gave up waiting
+    assert accepted  # the reader did connect, and then gave up waiting
     assert time.monotonic() - start < 30
