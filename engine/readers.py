@@ -574,11 +574,54 @@ def fetch(session: str, env: tuple[tuple[str, Any], ...], href: str, info: Sourc
     if missing:
         claimed = [(keys[i], futures[i]) for i in missing]
         try:
-            _submit(session, _decode_units, session, env, href, info, claimed)
+            cog = _opened_remote(href, env)
+            if cog is None:
+                _submit(session, _decode_units, session, env, href, info, claimed)
+            else:
+                _submit_remote(session, cog, claimed)
         except SessionEnded as exc:
             for key, entry in claimed:
                 _tiles.fill(key, entry, None, exc)
     return futures
+
+
+def _opened_remote(href: str, env: tuple[tuple[str, Any], ...]) -> remote_cog.RemoteCog | None:
+    """The remote file async-tiff has opened for ``href`` in this process, if any."""
+    with _infos_lock:
+        entry = _remotes.get((href, env))
+    if entry is None or not entry.done() or entry.exception() is not None:
+        return None
+    return entry.result()
+
+
+def _submit_remote(session: str, cog: remote_cog.RemoteCog,
+                   claimed: list[tuple[Any, Future[npt.NDArray[Any]]]]) -> None:
+    """Fetch and decode claimed units of a remote file on the HTTP event loop.
+
+    No I/O thread waits for them: every file a block reads has its requests out at once
+    (bounded by the readers' `AHEAD_BYTES`), where the I/O pool would let 16 out at a time.
+    Tracked like the pool's jobs, so that `end_session` waits for them.
+    """
+    units = [(unit_row, unit_col) for (_, _, unit_row, unit_col), _ in claimed]
+    with _jobs_lock:
+        _check_open(session)
+        job = remote_cog.submit(lambda: cog.decode_units(units))
+        _jobs.setdefault(session, set()).add(job)
+
+    def done(finished: Future[list[tuple[npt.NDArray[Any], int]]]) -> None:
+        with _jobs_lock:
+            _jobs.get(session, set()).discard(finished)
+        try:
+            decoded = finished.result()
+        except BaseException as exc:
+            for key, entry in claimed:
+                _tiles.fill(key, entry, None, exc)
+            return
+        for (key, entry), (tile, stored) in zip(claimed, decoded, strict=True):
+            stats_of(session).decoded(key[1:], stored)
+            _tiles.fill(key, entry, tile)
+
+    job.add_done_callback(done)
 
 
 def _decode_units(session: str, env: tuple[tuple[str, Any], ...], href: str, info: SourceInfo,

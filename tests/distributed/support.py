@@ -145,6 +145,12 @@ class Served:
     method: str
 
 
+class _Server(ThreadingHTTPServer):
+    # Object storage accepts every connection; socketserver's backlog of 5 would leave
+    # concurrent readers' requests unanswered until their read timeout.
+    request_queue_size = 1024
+
+
 class RangeServer:
     """Serve ``root`` over HTTP on 127.0.0.1 with single byte ranges (as S3 answers GDAL).
 
@@ -161,7 +167,7 @@ class RangeServer:
         self.delay_s = delay_s  # added before every answer: object storage's first-byte time
         self.log: list[Served] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

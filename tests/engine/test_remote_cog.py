@@ -134,3 +134,36 @@ def test_a_missing_remote_file_fails_naming_it(tmp_path: Path) -> None:
         with pytest.raises(RuntimeError, match=r"missing/B04\.tif.*404|404.*missing/B04\.tif"):
             readers.source_infos("missing", [url], gdal_env({"GDAL_HTTP_MAX_RETRY": "0"}))
         readers.end_session("missing")
+
+
+def test_a_block_read_over_http_equals_the_block_read_from_disk() -> None:
+    # The block reader as a build uses it: headers opened by the plan, then every file's
+    # tiles of a block fetched on the HTTP event loop without an I/O thread waiting.
+    from catalog.model import Grid
+
+    files = sorted(REAL_CROP.glob("*/*.tif"))
+    with rasterio.open(files[0]) as first:
+        transform = tuple(first.transform)[:6]
+    # 60 m output over the 120 m crop, shifted by 1.5 source pixels: every source pixel
+    # repeated twice, tiles cut by the block.
+    a, _, c, _, e, f = transform
+    grid = Grid(epsg=32633, shape=(200, 200), transform=(a / 2, 0.0, c + 1.5 * a, 0.0, e / 2,
+                                                         f + 1.5 * e))
+    window = (10, 20, 150, 120)
+    local_hrefs = ((*(str(p) for p in files),),)
+    out_local = np.zeros((1, len(files), 150, 120), dtype=np.uint16)
+    out_remote = np.zeros_like(out_local)
+    readers.TiledReader("local-block", grid, ENV, "nearest", 0).read_block(
+        out_local, local_hrefs, window)
+    with RangeServer(REAL_CROP, delay=0.01) as server:
+        remote_hrefs = ((*(server.url_for(str(p.relative_to(REAL_CROP))) for p in files),),)
+        reader = readers.TiledReader("remote-block", grid, ENV, "nearest", 0)
+        readers.source_infos("remote-block", remote_hrefs[0], ENV)  # the plan's opens
+        reader.read_block(out_remote, remote_hrefs, window)
+        stats = readers.end_session("remote-block")
+        served = server.stats
+    readers.end_session("local-block")
+    np.testing.assert_array_equal(out_remote, out_local)
+    assert out_local.any()
+    assert served.heads == 0
+    assert stats["tiles"] > 0 and served.gets <= 2 * len(files)
