@@ -43,6 +43,7 @@ from engine.load import (
     load_assets,
     load_params,
     new_load_key,
+    prefetch,
     read,
 )
 from engine.masks import cnn
@@ -373,6 +374,14 @@ def compute_block(inputs: BlockInputs, window: Window) -> np.ndarray:
     return reduce_block(dn, masks, aot, inputs.context, location)
 
 
+def prefetch_block(inputs: BlockInputs, window: Window) -> None:
+    """Start the reads of `compute_block` on ``window``, without waiting for them."""
+    prefetch(inputs.dn, inputs.session, window)
+    prefetch(inputs.masks, inputs.session, window, halo=inputs.context.overlap)
+    if inputs.aot is not None:
+        prefetch(inputs.aot, inputs.session, window)
+
+
 def result_array(p: Plan) -> da.Array:
     """Pass 2, lazily: the stacked output layers (bands, then quality), float32 (L, Y, X).
 
@@ -520,10 +529,14 @@ def _compute_locally(p: Plan, sink: _BlockSink) -> None:
     windows = p.blocks.windows()
     workers = max(1, os.cpu_count() or 1)
     with ThreadPoolExecutor(workers, thread_name_prefix="l3a-block") as pool:
-        def run(window: Window) -> None:
-            sink.put(window, compute_block(inputs, window))
+        def run(index: int) -> None:
+            # The block that starts when this one ends: its reads go out now, so that
+            # their latency (object storage) and decoding overlap this block's reduction.
+            if index + workers < len(windows):
+                prefetch_block(inputs, windows[index + workers])
+            sink.put(windows[index], compute_block(inputs, windows[index]))
 
-        futures = [pool.submit(run, window) for window in windows]
+        futures = [pool.submit(run, index) for index in range(len(windows))]
         try:
             for future in futures:
                 future.result()

@@ -9,9 +9,10 @@ decode floor; 9x with Earth Search's layout). Here a window is assembled from wh
 - a tile is decoded once per build and kept in a process-wide cache bounded in bytes
   (`TILE_CACHE_BYTES`), least recently used first out; a thread asking for a tile another
   thread is decoding waits for it rather than decoding it again;
-- the tiles of a block are fetched concurrently by a pool of I/O threads (`IO_THREADS`):
-  over HTTP each tile is a request, and the latency of object storage is paid once per
-  round of the pool, not once per tile;
+- the tiles of a block are fetched concurrently: by a pool of I/O threads (`IO_THREADS`)
+  through GDAL, or, for remote COGs on plain http(s) URLs, on the HTTP event loop of
+  `engine.remote_cog` (async-tiff; no thread waits, no HEAD, a file's tiles in one call), so
+  the latency of object storage is paid once per round, not once per tile;
 - every decode, open and compressed byte is counted per build (`ReadStats`).
 
 A read session (a string) names one build's reads: its cache entries, open datasets and
@@ -32,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import numpy as np
 import numpy.typing as npt
@@ -59,6 +61,8 @@ AHEAD_BYTES = 64 * 1024**2
 #: tiles kept open held 200 MB. Closing each after use cost instead a reopen a read (1-2 ms:
 #: 4 s of a build over 2,112 tiles of 512 px).
 OPEN_BYTES = int(os.environ.get("L3A_OPEN_MB", "96")) * 1024**2
+#: URL schemes of remote files, whose tiles a block fetches ahead (`TiledReader.prefetch`).
+REMOTE_SCHEMES = frozenset({"http", "https", "s3", "gs", "az", "azure", "abfs"})
 #: Remote files whose header a process keeps (`engine.remote_cog`): a few kB each.
 REMOTE_FILES = 2048
 
@@ -803,6 +807,26 @@ class TiledReader:
                 release(self.session, href, units)
             place(out[t, a], tiles, units, where, plan, infos[href], self.resampling,
                   self.fill_value)
+
+    def prefetch(self, hrefs: tuple[tuple[str | None, ...], ...],
+                 window: tuple[int, int, int, int]) -> None:
+        """Start fetching the remote tiles ``read_block`` will read on ``window``; no wait.
+
+        They land in the tile cache, where the block's read finds them. Announced tiles
+        (`expect_reads`) stay there until that read. Only remote files: their requests wait
+        on the network while the cores reduce, where a local file's decoding would take the
+        cores from the reduction and hold a block of tiles more in memory (measured on Earth
+        Search's layout: local builds no faster, 50-80 MB more at the peak). Warped reads
+        are not fetched ahead.
+        """
+        wanted = {href for row in hrefs for href in row
+                  if href is not None and urlsplit(href).scheme in REMOTE_SCHEMES}
+        infos = self._infos(wanted)
+        for href in sorted(wanted):
+            plan = lattice_plan(infos[href], self.grid, window)
+            where = source_window(plan) if plan is not None else None
+            if where is not None:
+                fetch(self.session, self.env, href, infos[href], units_of(infos[href], *where))
 
     def _warp(self, target: npt.NDArray[Any], href: str,
               window: tuple[int, int, int, int]) -> None:

@@ -8,6 +8,7 @@ metadata and every pixel, with rasterio's read of the same file.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -167,3 +168,41 @@ def test_a_block_read_over_http_equals_the_block_read_from_disk() -> None:
     assert out_local.any()
     assert served.heads == 0
     assert stats["tiles"] > 0 and served.gets <= 2 * len(files)
+
+
+def test_a_prefetched_block_is_read_from_the_cache_without_a_request_more() -> None:
+    from catalog.model import Grid
+
+    files = sorted(REAL_CROP.glob("*/*.tif"))
+    with rasterio.open(files[0]) as first:
+        grid = Grid(epsg=32633, shape=first.shape, transform=tuple(first.transform)[:6])
+    window = (0, 0, *grid.shape)
+    out = np.zeros((1, len(files), *grid.shape), dtype=np.uint16)
+    with RangeServer(REAL_CROP, delay=0.01) as server:
+        hrefs = ((*(server.url_for(str(p.relative_to(REAL_CROP))) for p in files),),)
+        reader = readers.TiledReader("prefetched", grid, ENV, "nearest", 0)
+        reader.prefetch(hrefs, window)  # opens the files, starts their tiles, returns
+        deadline = time.monotonic() + 10
+        while server.stats.gets < 2 * len(files) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        before = server.stats.gets
+        reader.read_block(out, hrefs, window)
+        after = server.stats.gets
+        stats = readers.end_session("prefetched")
+    assert before == after == 2 * len(files)  # the read asked nothing more
+    assert stats["tiles"] == len(files) and stats["cache_hits"] == len(files)
+    for path, band in zip(files, out[0], strict=True):
+        with rasterio.open(path) as dataset:
+            np.testing.assert_array_equal(band, dataset.read(1))
+
+
+def test_local_files_are_not_fetched_ahead(tmp_path: Path) -> None:
+    from catalog.model import Grid
+
+    files = sorted(REAL_CROP.glob("*/*.tif"))[:3]
+    with rasterio.open(files[0]) as first:
+        grid = Grid(epsg=32633, shape=first.shape, transform=tuple(first.transform)[:6])
+    reader = readers.TiledReader("local-ahead", grid, ENV, "nearest", 0)
+    reader.prefetch(((*(str(p) for p in files),),), (0, 0, *grid.shape))
+    stats = readers.end_session("local-ahead")
+    assert stats["tiles"] == 0 and stats["opens"] == 0
