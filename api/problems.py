@@ -199,10 +199,68 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(500, "Internal error", "an unexpected error occurred; it was logged")
 
 
+#: The body of every error response, as the OpenAPI document describes it.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An error, as RFC 9457 problem details; ``field`` names the input at fault.",
+    "type": "object",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "field": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+    "required": ["type", "title", "status"],
+}
+
+
+def problems_in_openapi(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with every 4xx and 5xx response described as the problem it is.
+
+    FastAPI documents its validation errors as ``application/json`` bodies of its own shape;
+    the service answers every error as ``application/problem+json`` (`install`), so a client
+    generated from the document, or a checker such as schemathesis, would expect the wrong
+    type and body.
+    """
+    content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, operations in document.get("paths", {}).items():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            responses = operation.setdefault("responses", {})
+            # What every such route answers that FastAPI and TiTiler's factories leave out.
+            if "requestBody" in operation:
+                responses.setdefault("400", {"description": "a body that is not JSON"})
+            if "{" in path:
+                responses.setdefault("404", {"description": "nothing at this path"})
+            if "/tiles/" in path and any(p.get("in") == "query"
+                                         for p in operation.get("parameters", [])):
+                responses.setdefault("400", {"description": "a parameter the renderer "
+                                                            "cannot use (colormap, formula...)"})
+            for code, response in responses.items():
+                if str(code)[0] in "45" and "$ref" not in response:
+                    response["content"] = dict(content)
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return document
+
+
 def install(app: FastAPI) -> None:
-    """Register the table's handlers on ``app``."""
+    """Register the table's handlers on ``app``, and describe them in its OpenAPI."""
     for cls in PROBLEMS:
         app.add_exception_handler(cls, _known)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problems_in_openapi(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override

@@ -31,3 +31,26 @@ def test_the_processes_landing_page_links_the_stac_api(api: httpx.Client) -> Non
     assert root.status_code == 200 and root.json()["type"] == "Catalog"
     search = api.get(urlsplit(links["search"]["href"]).path)
     assert search.status_code == 200 and search.json()["type"] == "FeatureCollection"
+
+
+def test_the_openapi_document_describes_every_error_as_the_problem_it_is(
+    api: httpx.Client,
+) -> None:
+    document = api.get("/openapi.json").json()
+    errors = [(path, method, code, response)
+              for path, operations in document["paths"].items()
+              for method, operation in operations.items()
+              for code, response in operation["responses"].items() if code[0] in "45"]
+    assert len(errors) > 20
+    for path, method, code, response in errors:
+        assert list(response["content"]) == ["application/problem+json"], (path, method, code)
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    assert document["components"]["schemas"]["Problem"]["required"] == ["type", "title",
+                                                                        "status"]
+    # Answered and now said: a body that is not JSON, a product that does not exist.
+    order = document["paths"]["/processes/{process_id}/execution"]["post"]["responses"]
+    assert {"400", "404", "422"} <= set(order)
+    problem = api.post("/processes/synthesis/execution", content=b"\x0c\x1e",
+                       headers={"Content-Type": "application/json"})
+    assert problem.status_code == 400
+    assert problem.headers["content-type"] == "application/problem+json"
