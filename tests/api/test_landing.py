@@ -47,10 +47,11 @@ def test_the_openapi_document_describes_every_error_as_the_problem_it_is(
     assert "HTTPValidationError" not in document["components"]["schemas"]
     assert document["components"]["schemas"]["Problem"]["required"] == ["type", "title",
                                                                         "status"]
-    # Answered and now said: a body that is not JSON, a product that does not exist.
+    # Answered and now said: a body that is not JSON (bytes that are not UTF-8), a job that
+    # does not exist.
     order = document["paths"]["/processes/{process_id}/execution"]["post"]["responses"]
     assert {"400", "404", "422"} <= set(order)
-    problem = api.post("/processes/synthesis/execution", content=b"\x0c\x1e",
+    problem = api.post("/processes/synthesis/execution", content=b"\x0c\xff\xfe\x1e",
                        headers={"Content-Type": "application/json"})
     assert problem.status_code == 400
     assert problem.headers["content-type"] == "application/problem+json"
