@@ -24,13 +24,25 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+
+class JobStatus(StrEnum):
+    """The states of a job, as OGC API - Processes names them (and the store keeps them)."""
+
+    ACCEPTED = "accepted"
+    RUNNING = "running"
+    SUCCESSFUL = "successful"
+    FAILED = "failed"
+    DISMISSED = "dismissed"
+
+
 #: States a job never leaves except by dismissal.
-FINAL = ("successful", "failed", "dismissed")
+FINAL = (JobStatus.SUCCESSFUL, JobStatus.FAILED, JobStatus.DISMISSED)
 #: States in which a job answers an identical order.
-_LIVE = "('accepted', 'running', 'successful')"
+_LIVE = f"('{JobStatus.ACCEPTED}', '{JobStatus.RUNNING}', '{JobStatus.SUCCESSFUL}')"
 #: A job interrupted this many times by a restart is failed rather than run again: it may
 #: well be what brought the server down.
 MAX_ATTEMPTS = 3
@@ -83,7 +95,7 @@ class Job:
     process_id: str
     order_hash: str
     inputs: dict[str, Any]
-    status: str
+    status: JobStatus
     progress: int
     message: str | None
     created: str
@@ -99,6 +111,7 @@ class Job:
         values = dict(zip(row.keys(), tuple(row), strict=True))
         del values["seq"]
         values["inputs"] = json.loads(values["inputs"])
+        values["status"] = JobStatus(values["status"])
         return cls(**values)
 
 
@@ -184,10 +197,11 @@ class JobStore:
             rows = self._execute(
                 "INSERT INTO jobs (id, process_id, order_hash, inputs, status, message, "
                 "created, updated, product_id) "
-                "SELECT ?, ?, ?, ?, 'accepted', 'queued', ?, ?, ? "
+                f"SELECT ?, ?, ?, ?, '{JobStatus.ACCEPTED}', 'queued', ?, ?, ? "
                 "WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE order_hash = ? AND process_id = ? "
                 f"AND status IN {_LIVE}) "
-                "AND (SELECT count(*) FROM jobs WHERE status = 'accepted') < ? RETURNING *",
+                f"AND (SELECT count(*) FROM jobs WHERE status = '{JobStatus.ACCEPTED}') < ? "
+                "RETURNING *",
                 (job_id, process_id, order_hash, json.dumps(inputs, sort_keys=True), stamp,
                  stamp, job_id, order_hash, process_id, max_queue),
             )
@@ -208,7 +222,7 @@ class JobStore:
         """Count the jobs accepted and not yet running."""
         with self._lock:
             (count,) = self._db.execute(
-                "SELECT count(*) FROM jobs WHERE status = 'accepted'").fetchone()
+                f"SELECT count(*) FROM jobs WHERE status = '{JobStatus.ACCEPTED}'").fetchone()
         return int(count)
 
     # -- reads --------------------------------------------------------------------------
@@ -235,9 +249,9 @@ class JobStore:
         """Return a page of successful jobs, most recently finished first, and their count."""
         with self._lock:
             (total,) = self._db.execute(
-                "SELECT count(*) FROM jobs WHERE status = 'successful'").fetchone()
+                f"SELECT count(*) FROM jobs WHERE status = '{JobStatus.SUCCESSFUL}'").fetchone()
             rows = self._db.execute(
-                "SELECT * FROM jobs WHERE status = 'successful' "
+                f"SELECT * FROM jobs WHERE status = '{JobStatus.SUCCESSFUL}' "
                 "ORDER BY finished DESC, seq DESC LIMIT ? OFFSET ?", (limit, offset),
             ).fetchall()
         return [Job.from_row(r) for r in rows], int(total)
@@ -245,7 +259,8 @@ class JobStore:
     def product_job(self, product_id: str) -> Job | None:
         """Return the successful job whose product is ``product_id``, or None."""
         return self._one(
-            "SELECT * FROM jobs WHERE product_id = ? AND status = 'successful'", (product_id,))
+            f"SELECT * FROM jobs WHERE product_id = ? AND status = '{JobStatus.SUCCESSFUL}'",
+            (product_id,))
 
     # -- transitions --------------------------------------------------------------------
 
@@ -253,9 +268,9 @@ class JobStore:
         """Move an accepted job to running; None when it is no longer accepted."""
         stamp = now()
         rows = self._execute(
-            "UPDATE jobs SET status = 'running', started = ?, updated = ?, progress = 0, "
-            "message = 'starting', attempts = attempts + 1 "
-            "WHERE id = ? AND status = 'accepted' RETURNING *", (stamp, stamp, job_id),
+            f"UPDATE jobs SET status = '{JobStatus.RUNNING}', started = ?, updated = ?, "
+            "progress = 0, message = 'starting', attempts = attempts + 1 "
+            f"WHERE id = ? AND status = '{JobStatus.ACCEPTED}' RETURNING *", (stamp, stamp, job_id),
         )
         return Job.from_row(rows[0]) if rows else None
 
@@ -263,34 +278,35 @@ class JobStore:
         """Record the progress of a running job."""
         self._execute(
             "UPDATE jobs SET progress = ?, message = ?, updated = ? "
-            "WHERE id = ? AND status = 'running'",
+            f"WHERE id = ? AND status = '{JobStatus.RUNNING}'",
             (max(0, min(100, progress)), message, now(), job_id),
         )
 
-    def finish(self, job_id: str, status: str, message: str) -> bool:
+    def finish(self, job_id: str, status: JobStatus, message: str) -> bool:
         """Move a running job to a final (or back to the accepted) state.
 
         Returns:
             False when the job was not running any more (dismissed meanwhile).
 
         """
-        assert status in (*FINAL, "accepted")
+        if status not in (*FINAL, JobStatus.ACCEPTED):
+            raise ValueError(f"a running job cannot become {status!r}")
         stamp = now()
-        if status == "accepted":
+        if status == JobStatus.ACCEPTED:
             # Back in the queue after a graceful shutdown: not an attempt that crashed.
-            sql = ("UPDATE jobs SET status = 'accepted', message = ?, updated = ?, "
+            sql = (f"UPDATE jobs SET status = '{JobStatus.ACCEPTED}', message = ?, updated = ?, "
                    "started = NULL, progress = 0, attempts = max(attempts - 1, 0) "
-                   "WHERE id = ? AND status = 'running'")
+                   f"WHERE id = ? AND status = '{JobStatus.RUNNING}'")
             args: tuple[Any, ...] = (message, stamp, job_id)
         else:
-            progress = "100" if status == "successful" else "progress"
+            progress = "100" if status == JobStatus.SUCCESSFUL else "progress"
             sql = (f"UPDATE jobs SET status = ?, message = ?, updated = ?, finished = ?, "
-                   f"progress = {progress} WHERE id = ? AND status = 'running'")
+                   f"progress = {progress} WHERE id = ? AND status = '{JobStatus.RUNNING}'")
             args = (status, message, stamp, stamp, job_id)
         return bool(self._execute(sql + " RETURNING id", args))
 
     def dismiss(self, job_id: str, message: str = "dismissed by the client"
-                ) -> tuple[Job, str] | None:
+                ) -> tuple[Job, JobStatus] | None:
         """Dismiss a job whatever its state.
 
         Returns:
@@ -302,10 +318,10 @@ class JobStore:
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 return None
-            before = str(row["status"])
-            if before != "dismissed":
+            before = JobStatus(row["status"])
+            if before != JobStatus.DISMISSED:
                 db.execute(
-                    "UPDATE jobs SET status = 'dismissed', message = ?, updated = ?, "
+                    f"UPDATE jobs SET status = '{JobStatus.DISMISSED}', message = ?, updated = ?, "
                     "finished = ? WHERE id = ?", (message, stamp, stamp, job_id),
                 )
                 row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -322,19 +338,20 @@ class JobStore:
         stamp = now()
         with self._transaction() as db:
             failed = [r["id"] for r in db.execute(
-                "SELECT id FROM jobs WHERE status = 'running' AND attempts >= ?",
+                f"SELECT id FROM jobs WHERE status = '{JobStatus.RUNNING}' AND attempts >= ?",
                 (MAX_ATTEMPTS,))]
             db.execute(
-                "UPDATE jobs SET status = 'failed', finished = ?, updated = ?, message = ? "
-                "WHERE status = 'running' AND attempts >= ?",
+                f"UPDATE jobs SET status = '{JobStatus.FAILED}', finished = ?, updated = ?, "
+                "message = ? "
+                f"WHERE status = '{JobStatus.RUNNING}' AND attempts >= ?",
                 (stamp, stamp, f"{INTERRUPTED_FAILURE}{MAX_ATTEMPTS} server restarts; not retried",
                  MAX_ATTEMPTS),
             )
             db.execute(
-                "UPDATE jobs SET status = 'accepted', started = NULL, progress = 0, "
+                f"UPDATE jobs SET status = '{JobStatus.ACCEPTED}', started = NULL, progress = 0, "
                 "updated = ?, message = 'queued again after a server restart' "
-                "WHERE status = 'running'", (stamp,),
+                f"WHERE status = '{JobStatus.RUNNING}'", (stamp,),
             )
             queued = [r["id"] for r in db.execute(
-                "SELECT id FROM jobs WHERE status = 'accepted' ORDER BY seq")]
+                f"SELECT id FROM jobs WHERE status = '{JobStatus.ACCEPTED}' ORDER BY seq")]
         return queued, failed

@@ -12,14 +12,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from api.jobs import JobStatus
 from catalog.model import BAND_ID
 from engine.errors import InvalidParameter
 from engine.grid import RESOLUTIONS
 from engine.masks import chain
 from engine.methods import DESCRIPTIONS, METHODS
 from engine.pipeline import DEFAULT_BANDS, order_bands
-
-JobStatus = Literal["accepted", "running", "successful", "failed", "dismissed"]
 
 _REQUEST = ConfigDict(extra="forbid", allow_inf_nan=False)
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from api.jobs import Job
+from api.jobs import Job, JobStatus
 from api.models import Link, StatusInfo
 
 PROCESS_ID = "mosaic"
@@ -35,14 +35,14 @@ def status_info(job: Job, base: str) -> StatusInfo:
     href = f"{base}/jobs/{job.id}"
     links = [Link(href=href, rel="self", type=JSON, title="this job"),
              Link(href=href, rel="monitor", type=JSON, title="job status")]
-    if job.status == "successful":
+    if job.status == JobStatus.SUCCESSFUL:
         links.append(Link(href=f"{href}/results", rel=f"{OGC_REL}/results", type=JSON,
                           title="results"))
         if job.product_id:
             links.append(Link(href=f"{base}/products/{job.product_id}", rel="item",
                               type=GEOJSON, title="the product's STAC item"))
     return StatusInfo(
-        processID=job.process_id, jobID=job.id, status=job.status,  # type: ignore[arg-type]
+        processID=job.process_id, jobID=job.id, status=job.status,
         message=job.message, created=job.created, started=job.started,
         finished=job.finished, updated=job.updated, progress=job.progress, links=links,
     )

@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from api.jobs import CATALOGUE_FAILURE, INTERNAL_FAILURE, JobStore, now
+from api.jobs import CATALOGUE_FAILURE, INTERNAL_FAILURE, JobStatus, JobStore, now
 from api.orders import NormalizedOrder, source_target
 from api.publish import publish, remove_product, staging_dir
 from api.settings import Settings
@@ -122,27 +122,29 @@ class WorkerPool:
             cancel = self._events.setdefault(job_id, threading.Event())
         order = NormalizedOrder.from_json(job.inputs)
         staging = staging_dir(self.settings.products_dir, job_id)
-        status, message = "failed", "internal error"
+        status, message = JobStatus.FAILED, "internal error"
         try:
             self._build(job_id, order, staging, cancel)
-            status, message = "successful", "done"
+            status, message = JobStatus.SUCCESSFUL, "done"
         except Cancelled:
             if self._closing.is_set():
-                status, message = "accepted", "interrupted by a server shutdown; queued again"
+                status = JobStatus.ACCEPTED
+                message = "interrupted by a server shutdown; queued again"
             else:
-                status, message = "dismissed", "dismissed while running"
+                status, message = JobStatus.DISMISSED, "dismissed while running"
         except NoObservations as exc:
-            status, message = "failed", f"no scene matches the order: {exc}"
+            status, message = JobStatus.FAILED, f"no scene matches the order: {exc}"
         except EngineError as exc:
-            status, message = "failed", str(exc)
+            status, message = JobStatus.FAILED, str(exc)
         except CatalogError as exc:
-            status, message = "failed", f"{CATALOGUE_FAILURE}{exc}"
+            status, message = JobStatus.FAILED, f"{CATALOGUE_FAILURE}{exc}"
         except Exception as exc:
             log.exception("job %s failed", job_id)
-            status, message = "failed", f"{INTERNAL_FAILURE}({type(exc).__name__}); it was logged"
+            status = JobStatus.FAILED
+            message = f"{INTERNAL_FAILURE}({type(exc).__name__}); it was logged"
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        if not self.store.finish(job_id, status, message) and status == "successful":
+        if not self.store.finish(job_id, status, message) and status == JobStatus.SUCCESSFUL:
             # Dismissed between publication and now: the product must not stay.
             remove_product(self.settings.products_dir, job_id)
 

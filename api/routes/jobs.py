@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.jobs import Job, failed_on_the_server
-from api.models import JobList, JobStatus, StatusInfo
+from api.jobs import Job, JobStatus, failed_on_the_server
+from api.models import JobList, StatusInfo
 from api.problems import (
     PROBLEM_RESPONSE,
     JobFailed,
@@ -78,10 +78,10 @@ def get_results(job_id: str, request: Request, services: ServicesDep,
                 base: BaseUrl) -> dict[str, Any]:
     """Link to each output of a successful job: the COGs, the STAC item, the TileJSON."""
     job = _job(services, job_id)
-    if job.status == "failed":  # OGC: a failed job's results are its error, 4xx or 5xx
+    if job.status == JobStatus.FAILED:  # OGC: a failed job's results are its error, 4xx or 5xx
         failure = JobFailedOnTheServer if failed_on_the_server(job.message) else JobFailed
         raise failure(f"job {job_id!r} failed: {job.message or 'no message'}")
-    if job.status != "successful" or job.product_id is None:
+    if job.status != JobStatus.SUCCESSFUL or job.product_id is None:
         raise ResultNotReady(f"job {job_id!r} is {job.status}: {job.message or 'no results'}")
     return results(product_catalogue(request).get(job.product_id).item, base)
 
@@ -99,6 +99,6 @@ def dismiss(job_id: str, services: ServicesDep, base: BaseUrl) -> StatusInfo:
     job, before = found
     # After the store: a worker that finishes now sees the job dismissed and discards.
     services.pool.cancel(job.id)
-    if before == "successful" and job.product_id is not None:
+    if before == JobStatus.SUCCESSFUL and job.product_id is not None:
         remove_product(services.settings.products_dir, job.product_id)
     return status_info(job, base)

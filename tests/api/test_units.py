@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import httpx
 import pytest
 
-from api.jobs import MAX_ATTEMPTS, JobStore, QueueIsFull
+from api.jobs import FINAL, MAX_ATTEMPTS, JobStatus, JobStore, QueueIsFull
 from api.models import MosaicInputs
 from api.orders import normalize
 from api.settings import Settings
@@ -79,6 +80,30 @@ def test_a_job_that_keeps_crashing_the_server_is_failed(tmp_path: Path) -> None:
             assert failed == [job.id]
     final = JobStore(path).get(job.id)
     assert final is not None and final.status == "failed" and "restart" in (final.message or "")
+
+
+def test_job_states_are_one_enum_through_the_store(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    job, _ = store.submit("mosaic", "h", {}, max_queue=5)
+    assert job.status is JobStatus.ACCEPTED
+    started = store.start(job.id)
+    assert started is not None and started.status is JobStatus.RUNNING
+    # A running job becomes a final state, or accepted again; anything else is a bug of the
+    # service (an internal error), not a client's mistake.
+    with pytest.raises(ValueError, match="running"):
+        store.finish(job.id, JobStatus.RUNNING, "no")
+    assert store.finish(job.id, JobStatus.SUCCESSFUL, "done")
+    done = store.get(job.id)
+    assert done is not None and done.status is JobStatus.SUCCESSFUL and done.progress == 100
+    found = store.dismiss(job.id)
+    assert found is not None and found[1] is JobStatus.SUCCESSFUL
+    assert found[0].status is JobStatus.DISMISSED
+    assert set(FINAL) == set(JobStatus) - {JobStatus.ACCEPTED, JobStatus.RUNNING}
+
+
+def test_the_api_lists_exactly_the_job_states(api: httpx.Client) -> None:
+    schemas = api.get("/openapi.json").json()["components"]["schemas"]
+    assert schemas["JobStatus"]["enum"] == [s.value for s in JobStatus]
 
 
 class FakeStore:
