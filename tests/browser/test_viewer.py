@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+from PIL import Image
 
 from catalog.demo import DEMO_BBOX
 
@@ -137,7 +139,36 @@ def test_order_watch_view_and_compare_two_methods(page: Any, screenshots: Path) 
                          ".getBoundingClientRect().x")
     map_width = page.locator("#map").bounding_box()["width"]
     assert left_edge + nw_x == pytest.approx(0.35 * map_width, abs=2)
+    # The left product is clipped at the same line: right of it, with the right product
+    # hidden, the map's background shows, not the left product (pixels, both sides).
+    bottom = page.evaluate("() => document.querySelector('.leaflet-bottom-pane').style.clip")
+    right_edge = float(bottom.removeprefix("rect(").split(",")[1].strip().removesuffix("px"))
+    assert right_edge == pytest.approx(left_edge, abs=0.01)
     page.screenshot(path=screenshots / "03-swipe-rgb.png")
+    page.evaluate("() => { document.querySelector('.leaflet-top-pane').style.visibility"
+                  " = 'hidden'; }")
+    shot = Image.open(io.BytesIO(page.locator("#map").screenshot())).convert("RGB")
+    # The same view with the left product unclipped: its imagery is there right of the line.
+    page.evaluate("() => { document.querySelector('.leaflet-bottom-pane').style.clip = ''; }")
+    unclipped = Image.open(io.BytesIO(page.locator("#map").screenshot())).convert("RGB")
+    page.evaluate("() => { document.querySelector('.leaflet-top-pane').style.visibility"
+                  " = ''; }")
+    page.locator("#swipe-range").evaluate("r => r.dispatchEvent(new Event('input'))")
+    box = page.evaluate("() => { const m = document.getElementById('map')"
+                        ".getBoundingClientRect(); const t = [...document.querySelectorAll("
+                        "'.tiles-bottom img')].map(i => i.getBoundingClientRect()); return "
+                        "{top: Math.max(...t.map(r => r.top)) - m.top, bottom: Math.min("
+                        "...t.map(r => r.bottom)) - m.top}; }")
+    row = int((max(box["top"], 0) + min(box["bottom"], shot.height)) / 2)
+    divider = 0.35 * shot.width
+    background = shot.getpixel((shot.width - 3, 3))
+    left_side = [shot.getpixel((int(divider * f), row)) for f in (0.6, 0.8, 0.95)]
+    right_side = [shot.getpixel((int(divider + (shot.width - divider) * f), row))
+                  for f in (0.05, 0.2, 0.4)]
+    assert all(p == background for p in right_side), (right_side, background)
+    assert any(p != background for p in left_side), (left_side, background)
+    assert all(unclipped.getpixel((int(divider + (shot.width - divider) * f), row))
+               != background for f in (0.05, 0.2, 0.4))
 
     page.select_option("#layer", "date")
     page.wait_for_selector("#map[data-layer=date]")

@@ -66,22 +66,25 @@ export class MapView {
     this.layers[pane] = null;
   }
 
-  /** Clip the top pane to the right of the divider (the swipe). */
+  /** Move the divider of the swipe: the left product left of it, the right one right. */
   setSplit(fraction) {
     this.split = fraction;
     this.clip();
   }
 
   clip() {
-    const pane = this.map.getPane("top");
-    if (!this.layers.top) { pane.style.clip = ""; return; }
+    const top = this.map.getPane("top");
+    const bottom = this.map.getPane("bottom");
+    if (!this.layers.top) { top.style.clip = ""; bottom.style.clip = ""; return; }
     // Panes move with the map (CSS transforms): convert the container's edges and the
-    // divider into the pane's coordinates.
+    // divider into the pane's coordinates. Both sides are clipped: where the right product
+    // has no data, the left one must not show through on the right of the line.
     const size = this.map.getSize();
     const nw = this.map.containerPointToLayerPoint([0, 0]);
     const se = this.map.containerPointToLayerPoint(size);
     const x = nw.x + size.x * this.split;
-    pane.style.clip = `rect(${nw.y}px, ${se.x}px, ${se.y}px, ${x}px)`;
+    top.style.clip = `rect(${nw.y}px, ${se.x}px, ${se.y}px, ${x}px)`;
+    bottom.style.clip = `rect(${nw.y}px, ${x}px, ${se.y}px, ${nw.x}px)`;
   }
 
   /**
