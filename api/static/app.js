@@ -237,7 +237,14 @@ function markCurrent(ids) {
 }
 
 /** Draw the chosen layer of the shown product, or of both products of a comparison. */
+// The products' outlines: on an empty map they say where products are; over imagery they
+// hide its edges, so there they are off unless asked for.
+function showOutlines() {
+  view.setFootprintsVisible(!state.shown || $("footprints").checked);
+}
+
 async function drawLayers() {
+  showOutlines();
   const layer = $("layer").value;
   delete $("map").dataset.layer;
   if (state.compare) {
@@ -339,6 +346,7 @@ async function start() {
   $("draw").addEventListener("click", drawTool);
   $("order-form").addEventListener("submit", submitOrder);
   $("layer").addEventListener("change", drawLayers);
+  $("footprints").addEventListener("change", showOutlines);
   $("refresh").addEventListener("click", refreshProducts);
   $("compare-start").addEventListener("click", startCompare);
   $("compare-stop").addEventListener("click", () => { stopCompare(); drawLayers(); });

@@ -170,6 +170,15 @@ def test_order_watch_view_and_compare_two_methods(page: Any, screenshots: Path) 
     assert all(unclipped.getpixel((int(divider + (shot.width - divider) * f), row))
                != background for f in (0.05, 0.2, 0.4))
 
+    # Over imagery, the products' outlines are off unless asked for.
+    outlines = "() => document.querySelectorAll('.leaflet-overlay-pane path.footprint').length"
+    assert page.evaluate(outlines) == 0
+    page.check("#footprints")
+    products = page.locator("#products li").count()
+    assert products >= 2 and page.evaluate(outlines) == products
+    page.uncheck("#footprints")
+    assert page.evaluate(outlines) == 0
+
     page.select_option("#layer", "date")
     page.wait_for_selector("#map[data-layer=date]")
     wait_for_tiles(page, "bottom")
@@ -178,6 +187,9 @@ def test_order_watch_view_and_compare_two_methods(page: Any, screenshots: Path) 
     page.screenshot(path=screenshots / "04-swipe-date.png")
     statuses = [status for status, _ in page.tile_responses]
     assert statuses and set(statuses) <= {200, 204}
+    # On a map that shows no product, the outlines say where products are.
+    open_page(page)
+    page.wait_for_function(f"() => ({outlines})() === {products}")
     assert page.errors == []
 
 

@@ -3,7 +3,9 @@
 /* global L */
 
 const OUTLINE = { color: "#d9480f", weight: 2, fill: false, dashArray: "6 4" };
-const FOOTPRINT = { color: "#495057", weight: 1, fill: false, opacity: 0.7 };
+const FOOTPRINT = {
+  color: "#495057", weight: 1, fill: false, opacity: 0.7, className: "footprint",
+};
 
 export class MapView {
   constructor(element) {
@@ -30,6 +32,12 @@ export class MapView {
     const bounds = [[bbox[1], bbox[0]], [bbox[3], bbox[2]]];
     if (this.area) this.area.setBounds(bounds);
     else this.area = L.rectangle(bounds, { ...OUTLINE, interactive: false }).addTo(this.map);
+  }
+
+  /** Show or hide the products' outlines (drawn over imagery, they hide its edges). */
+  setFootprintsVisible(visible) {
+    if (visible) this.footprints.addTo(this.map);
+    else this.footprints.remove();
   }
 
   /** Outline every product (thin grey), so that the map shows what exists. */
