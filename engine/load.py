@@ -203,13 +203,16 @@ def read(params: LoadParams, session: str, window: tuple[int, int, int, int],
 
 
 def prefetch(params: LoadParams, session: str, window: tuple[int, int, int, int],
-             halo: int = 0) -> None:
-    """Start the reads of `read` on ``window`` without waiting (the same ``halo``)."""
+             halo: int = 0, budget: int | None = None) -> None:
+    """Start the remote reads of `read` on ``window`` without waiting (the same ``halo``).
+
+    Up to ``budget`` bytes of tiles, when given (`TiledReader.prefetch`).
+    """
     r0, r1, c0, c1 = _clip((window[0] - halo, window[1] + halo, window[2] - halo,
                             window[3] + halo), params.grid.shape)
     reader = params.reader(session)
     if isinstance(reader, TiledReader):
-        reader.prefetch(params.hrefs, (r0, c0, r1 - r0, c1 - c0))
+        reader.prefetch(params.hrefs, (r0, c0, r1 - r0, c1 - c0), budget)
 
 
 def _clip(window: tuple[int, int, int, int], shape: tuple[int, int]) -> tuple[int, int, int, int]:

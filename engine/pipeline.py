@@ -51,7 +51,7 @@ from engine.methods import get_method
 from engine.methods.base import Method
 from engine.observations import Inputs, maja_to_offset_dn, prepare
 from engine.period import Period
-from engine.readers import ReadStats, end_session, source_infos
+from engine.readers import AHEAD_BYTES, ReadStats, end_session, source_infos
 from engine.stac_item import product_item
 from engine.write import (
     REFLECTANCE_DTYPE,
@@ -340,6 +340,11 @@ def cloud_fields(p: Plan, client: Client | None) -> Plan:
     """Pass 1: the coarse cloud fields of the whole order, blurred (only for the synthesis)."""
     if p.cloud_masks is None:
         return p
+    if client is None:
+        # Remote masks requested at once (they are small: 12 dates of SCL over 2048 px at
+        # 20 m are 48 MB), rather than a block's at a time as dask reaches it.
+        prefetch(p.masks, p.session, (0, p.grid.shape[0], 0, p.grid.shape[1]),
+                 budget=AHEAD_BYTES)
     f = p.context.factor
     out_chunks = (
         (len(p.context.groups),),

@@ -809,7 +809,7 @@ class TiledReader:
                   self.fill_value)
 
     def prefetch(self, hrefs: tuple[tuple[str | None, ...], ...],
-                 window: tuple[int, int, int, int]) -> None:
+                 window: tuple[int, int, int, int], budget: int | None = None) -> None:
         """Start fetching the remote tiles ``read_block`` will read on ``window``; no wait.
 
         They land in the tile cache, where the block's read finds them. Announced tiles
@@ -817,16 +817,23 @@ class TiledReader:
         on the network while the cores reduce, where a local file's decoding would take the
         cores from the reduction and hold a block of tiles more in memory (measured on Earth
         Search's layout: local builds no faster, 50-80 MB more at the peak). Warped reads
-        are not fetched ahead.
+        are not fetched ahead. With a ``budget``, files are started until their tiles reach
+        that many bytes.
         """
         wanted = {href for row in hrefs for href in row
                   if href is not None and urlsplit(href).scheme in REMOTE_SCHEMES}
         infos = self._infos(wanted)
+        started = 0
         for href in sorted(wanted):
             plan = lattice_plan(infos[href], self.grid, window)
             where = source_window(plan) if plan is not None else None
-            if where is not None:
-                fetch(self.session, self.env, href, infos[href], units_of(infos[href], *where))
+            if where is None:
+                continue
+            units = units_of(infos[href], *where)
+            started += len(units) * _unit_bytes(infos[href])
+            if budget is not None and started > budget:
+                return
+            fetch(self.session, self.env, href, infos[href], units)
 
     def _warp(self, target: npt.NDArray[Any], href: str,
               window: tuple[int, int, int, int]) -> None:

@@ -206,3 +206,24 @@ def test_local_files_are_not_fetched_ahead(tmp_path: Path) -> None:
     reader.prefetch(((*(str(p) for p in files),),), (0, 0, *grid.shape))
     stats = readers.end_session("local-ahead")
     assert stats["tiles"] == 0 and stats["opens"] == 0
+
+
+def test_a_prefetch_stops_at_its_budget() -> None:
+    from catalog.model import Grid
+
+    files = sorted(REAL_CROP.glob("*/*.tif"))
+    with rasterio.open(files[0]) as first:
+        grid = Grid(epsg=32633, shape=first.shape, transform=tuple(first.transform)[:6])
+    with RangeServer(REAL_CROP, delay=0.0) as server:
+        hrefs = ((*(server.url_for(str(p.relative_to(REAL_CROP))) for p in files),),)
+        infos = readers.source_infos("budget", hrefs[0], ENV)
+        one_file = min(i.unit[0] * i.unit[1] * np.dtype(i.dtype).itemsize
+                       for i in infos.values())
+        readers.TiledReader("budget", grid, ENV, "nearest", 0).prefetch(
+            hrefs, (0, 0, *grid.shape), budget=2 * one_file)
+        deadline = time.monotonic() + 10
+        while readers.stats_of("budget").tiles < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # any tile beyond the budget would have come by now
+        stats = readers.end_session("budget")
+    assert 1 <= stats["tiles"] <= 2
