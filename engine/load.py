@@ -193,7 +193,7 @@ def read(params: LoadParams, session: str, window: tuple[int, int, int, int],
         out = np.empty((len(params.hrefs), len(params.assets), r1 - r0, c1 - c0), params.dtype)
         params.reader(session).read_block(out, params.hrefs, (r0, c0, r1 - r0, c1 - c0))
         return out
-    inner = _clip((r0 - halo, r1 + halo, c0 - halo, c1 + halo), params.grid.shape)
+    inner = _grown(window, halo, params.grid.shape)
     out = np.zeros((len(params.hrefs), len(params.assets), r1 - r0 + 2 * halo,
                     c1 - c0 + 2 * halo), params.dtype)
     y0, y1, x0, x1 = inner
@@ -208,16 +208,18 @@ def prefetch(params: LoadParams, session: str, window: tuple[int, int, int, int]
 
     Up to ``budget`` bytes of tiles, when given (`TiledReader.prefetch`).
     """
-    r0, r1, c0, c1 = _clip((window[0] - halo, window[1] + halo, window[2] - halo,
-                            window[3] + halo), params.grid.shape)
+    r0, r1, c0, c1 = _grown(window, halo, params.grid.shape)
     reader = params.reader(session)
     if isinstance(reader, TiledReader):
         reader.prefetch(params.hrefs, (r0, c0, r1 - r0, c1 - c0), budget)
 
 
-def _clip(window: tuple[int, int, int, int], shape: tuple[int, int]) -> tuple[int, int, int, int]:
+def _grown(window: tuple[int, int, int, int], halo: int,
+           shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``window`` (row0, row1, col0, col1) grown by ``halo`` a side, within ``shape``."""
     r0, r1, c0, c1 = window
-    return (max(r0, 0), min(r1, shape[0]), max(c0, 0), min(c1, shape[1]))
+    return (max(r0 - halo, 0), min(r1 + halo, shape[0]), max(c0 - halo, 0),
+            min(c1 + halo, shape[1]))
 
 
 def announce_reads(params: LoadParams, windows: Iterable[tuple[int, int, int, int]],
@@ -232,8 +234,8 @@ def announce_reads(params: LoadParams, windows: Iterable[tuple[int, int, int, in
     read_hrefs = [href for row in params.hrefs for a in columns if (href := row[a]) is not None]
     infos = source_infos(session, read_hrefs, params.env)
     counts: Counter[tuple[str, int, int]] = Counter()
-    for r0, r1, c0, c1 in windows:
-        y0, y1, x0, x1 = _clip((r0 - halo, r1 + halo, c0 - halo, c1 + halo), params.grid.shape)
+    for output_window in windows:
+        y0, y1, x0, x1 = _grown(output_window, halo, params.grid.shape)
         window = (y0, x0, y1 - y0, x1 - x0)
         for href in read_hrefs:
             plan = lattice_plan(infos[href], params.grid, window)

@@ -621,8 +621,9 @@ def _submit_remote(session: str, cog: remote_cog.RemoteCog,
             for key, entry in claimed:
                 _tiles.fill(key, entry, None, exc)
             return
+        stats = stats_of(session)
         for (key, entry), (tile, stored) in zip(claimed, decoded, strict=True):
-            stats_of(session).decoded(key[1:], stored)
+            stats.decoded(key[1:], stored)
             _tiles.fill(key, entry, tile)
 
     job.add_done_callback(done)
@@ -638,15 +639,11 @@ def _decode_units(session: str, env: tuple[tuple[str, Any], ...], href: str, inf
             _tiles.fill(key, entry, tile)
 
     try:
-        cog = _remote(session, href, env)
+        cog = _remote(session, href, env)  # a remote file is opened here, on an I/O thread
         if cog is None:
             _with_source(session, href, env, decode_all)
-            return
-        _check_open(session)
-        units = [(unit_row, unit_col) for (_, _, unit_row, unit_col), _ in claimed]
-        for (key, entry), (tile, stored) in zip(claimed, cog.read_units(units), strict=True):
-            stats_of(session).decoded(key[1:], stored)
-            _tiles.fill(key, entry, tile)
+        else:
+            _submit_remote(session, cog, claimed)
     except BaseException as exc:
         for key, entry in claimed:
             if not entry.done():

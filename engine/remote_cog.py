@@ -92,11 +92,6 @@ def submit(make: Callable[[], Awaitable[T]]) -> concurrent.futures.Future[T]:
     return asyncio.run_coroutine_threadsafe(call(), loop)
 
 
-def _run(make: Callable[[], Awaitable[T]]) -> T:
-    """Await ``make()`` on the HTTP event loop, waiting for it on this thread."""
-    return submit(make).result()
-
-
 def handles(href: str, env: Sequence[tuple[str, Any]]) -> bool:
     """Whether ``href`` is read here rather than by GDAL (before looking at the file)."""
     if not ENABLED:
@@ -156,11 +151,6 @@ class RemoteCog:
         self._tiff = tiff
         self.info = info
 
-    def read_units(self, units: Sequence[tuple[int, int]]
-                   ) -> list[tuple[npt.NDArray[Any], int]]:
-        """`decode_units`, waited for on this thread."""
-        return _run(lambda: self.decode_units(units))
-
     async def decode_units(self, units: Sequence[tuple[int, int]]
                            ) -> list[tuple[npt.NDArray[Any], int]]:
         """Decode cached units (unit row, unit column): arrays and their compressed bytes.
@@ -180,9 +170,9 @@ class RemoteCog:
                          for x in range(c0 // tile_cols, -(-c1 // tile_cols))})
         decoded = await self._fetch(wanted)
         if (unit_rows, unit_cols) == (tile_rows, tile_cols):
-            return [(decoded[c0 // tile_cols, r0 // tile_rows][0][:r1 - r0, :c1 - c0],
-                     decoded[c0 // tile_cols, r0 // tile_rows][1])
+            ones = [(decoded[c0 // tile_cols, r0 // tile_rows], r1 - r0, c1 - c0)
                     for r0, r1, c0, c1 in spans]
+            return [(tile[:rows, :cols], size) for (tile, size), rows, cols in ones]
         dtype = np.dtype(self.info.dtype)
         out = []
         for r0, r1, c0, c1 in spans:
@@ -243,7 +233,8 @@ def open_cog(href: str, env: Sequence[tuple[str, Any]]) -> RemoteCog | None:
 
     parts = urlsplit(href)
     store = _store(f"{parts.scheme}://{parts.netloc}", env)
-    tiff = _run(lambda: TIFF.open(parts.path.lstrip("/"), store=store, prefetch=PREFETCH))
+    tiff = submit(lambda: TIFF.open(parts.path.lstrip("/"), store=store,
+                                    prefetch=PREFETCH)).result()
     if str(tiff.endianness).lower().endswith("big"):
         return None  # decoded in the file's byte order; GDAL swaps
     info = _info(tiff.ifds[0])
