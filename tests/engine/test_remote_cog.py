@@ -18,12 +18,19 @@ import pytest
 import rasterio
 from affine import Affine
 
+from catalog.model import Grid
 from engine import readers, remote_cog
 from engine.load import gdal_env
 from tests.benchmarks.range_server import RangeServer
 from tests.data import TWL as REAL_CROP
 
 ENV = gdal_env({})
+
+
+def grid_of(path: Path) -> Grid:
+    """The grid of a raster of the crop, as an order on its own pixels would have it."""
+    with rasterio.open(path) as dataset:
+        return Grid(epsg=32633, shape=dataset.shape, transform=tuple(dataset.transform)[:6])
 
 
 def assert_reads_as_gdal(path: Path, url: str) -> None:
@@ -141,8 +148,6 @@ def test_a_missing_remote_file_fails_naming_it(tmp_path: Path) -> None:
 def test_a_block_read_over_http_equals_the_block_read_from_disk() -> None:
     # The block reader as a build uses it: headers opened by the plan, then every file's
     # tiles of a block fetched on the HTTP event loop without an I/O thread waiting.
-    from catalog.model import Grid
-
     files = sorted(REAL_CROP.glob("*/*.tif"))
     with rasterio.open(files[0]) as first:
         transform = tuple(first.transform)[:6]
@@ -172,11 +177,8 @@ def test_a_block_read_over_http_equals_the_block_read_from_disk() -> None:
 
 
 def test_a_prefetched_block_is_read_from_the_cache_without_a_request_more() -> None:
-    from catalog.model import Grid
-
     files = sorted(REAL_CROP.glob("*/*.tif"))
-    with rasterio.open(files[0]) as first:
-        grid = Grid(epsg=32633, shape=first.shape, transform=tuple(first.transform)[:6])
+    grid = grid_of(files[0])
     window = (0, 0, *grid.shape)
     out = np.zeros((1, len(files), *grid.shape), dtype=np.uint16)
     with RangeServer(REAL_CROP, delay=0.01) as server:
@@ -197,12 +199,9 @@ def test_a_prefetched_block_is_read_from_the_cache_without_a_request_more() -> N
             np.testing.assert_array_equal(band, dataset.read(1))
 
 
-def test_local_files_are_not_fetched_ahead(tmp_path: Path) -> None:
-    from catalog.model import Grid
-
+def test_local_files_are_not_fetched_ahead() -> None:
     files = sorted(REAL_CROP.glob("*/*.tif"))[:3]
-    with rasterio.open(files[0]) as first:
-        grid = Grid(epsg=32633, shape=first.shape, transform=tuple(first.transform)[:6])
+    grid = grid_of(files[0])
     reader = readers.TiledReader("local-ahead", grid, ENV, "nearest", 0)
     reader.prefetch(((*(str(p) for p in files),),), (0, 0, *grid.shape))
     stats = readers.end_session("local-ahead")
@@ -210,16 +209,12 @@ def test_local_files_are_not_fetched_ahead(tmp_path: Path) -> None:
 
 
 def test_a_prefetch_stops_at_its_budget() -> None:
-    from catalog.model import Grid
-
     files = sorted(REAL_CROP.glob("*/*.tif"))
-    with rasterio.open(files[0]) as first:
-        grid = Grid(epsg=32633, shape=first.shape, transform=tuple(first.transform)[:6])
+    grid = grid_of(files[0])
     with RangeServer(REAL_CROP, delay=0.0) as server:
         hrefs = ((*(server.url_for(str(p.relative_to(REAL_CROP))) for p in files),),)
         infos = readers.source_infos("budget", hrefs[0], ENV)
-        one_file = min(i.unit[0] * i.unit[1] * np.dtype(i.dtype).itemsize
-                       for i in infos.values())
+        one_file = min(readers._unit_bytes(info) for info in infos.values())
         readers.TiledReader("budget", grid, ENV, "nearest", 0).prefetch(
             hrefs, (0, 0, *grid.shape), budget=2 * one_file)
         deadline = time.monotonic() + 10
