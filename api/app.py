@@ -29,9 +29,9 @@ from api.publish import clean_staging
 from api.routes import jobs, landing, processes, products
 from api.services import Services
 from api.settings import Settings
-from api.sources import DEMO
+from api.sources import DEMO, Source
 from api.stac import router as stac_router
-from api.worker import WorkerPool, resolve
+from api.worker import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def _freeze_startup_objects() -> None:
 
 def _prepare_demo(settings: Settings) -> None:
     try:
-        resolve(DEMO, settings)
+        Source(DEMO, DEMO).searchable(settings.data_dir)
     except Exception:  # the first job will meet the same error and report it
         log.exception("could not prepare the demo catalogue")
 

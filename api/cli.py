@@ -14,12 +14,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pydantic
+
+from api import sources
+from api.models import MosaicInputs
+from api.orders import NormalizedOrder, normalize
 from api.settings import Settings
-from api.sources import resolve_source, source_flavour
+from engine.contract import METHODS, RESOLUTIONS
 from engine.errors import EngineError, InvalidParameter
 from engine.masks import chain
-from engine.methods import METHODS
-from engine.period import parse_period
+from engine.period import Period, parse_period
 
 
 class UsageError(Exception):
@@ -55,18 +59,22 @@ def _progress_bar(fraction: float, message: str) -> None:
     sys.stderr.flush()
 
 
-def _search(args: argparse.Namespace, settings: Settings) -> list[Any]:
+def _search(source: str | None, bbox: tuple[float, float, float, float], period: Period,
+            max_cloud: float | None, settings: Settings) -> list[Any]:
     from catalog.search import search
 
-    period = parse_period(args.period)
     start, end = period.search_interval()
-    source = resolve_source(args.source or settings.source, settings.data_dir)
-    return search(source, parse_bbox(args.bbox), start, end, max_cloud=args.max_cloud)
+    target = sources.resolve(source, settings, local_user=True).searchable(settings.data_dir)
+    return search(target, bbox, start, end, max_cloud=max_cloud)
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     """List the normalized items of a search."""
-    items = _search(args, settings)
+    try:
+        period = parse_period(args.period)
+    except InvalidParameter as exc:
+        raise UsageError(f"--period: {exc.message}") from None
+    items = _search(args.source, parse_bbox(args.bbox), period, args.max_cloud, settings)
     for item in items:
         if args.json:
             print(json.dumps({
@@ -86,37 +94,53 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
-    """Search, then build one product folder."""
-    from api.orders import check_area
-    from engine.pipeline import Order, build_product, order_bands
+    """Check the order as the service would, search, then build one product folder."""
+    from engine.pipeline import build_product
 
-    bands = order_bands([b for b in args.bands.split(",") if b.strip()])
-    flavour = source_flavour(args.source or settings.source)
-    if flavour is not None:  # else the engine checks it against the items it is given
-        try:
-            chain.resolve(args.cloud_mask, flavour)
-        except InvalidParameter as exc:
-            raise UsageError(f"--cloud-mask: {exc.message}") from None
-    bbox = parse_bbox(args.bbox)
-    try:  # the service's own limits: an order it would refuse is not built here either
-        check_area(bbox, args.resolution, args.crs, settings.max_area_km2)
-    except InvalidParameter as exc:
-        raise UsageError(f"--{'crs' if exc.field == 'crs' else 'bbox'}: {exc.message} "
-                         "(L3A_MAX_AREA_KM2 sets the limit)") from None
-    order = Order(
-        bbox=bbox, period=parse_period(args.period), method=args.method,
-        bands=bands, resolution=args.resolution, epsg=args.crs,
-        cloud_dilation_m=args.cloud_dilation, cloud_mask=args.cloud_mask,
-    )
-    items = _search(args, settings)
+    order = _checked_order(args, settings)
+    engine_order = order.engine_order()
+    items = _search(order.source, order.bbox, engine_order.period, order.max_cloud, settings)
     if args.verbose:
         _log_engine_to_stderr()
-    out = build_product(order, items, Path(args.out), scheduler=settings.dask_scheduler,
+    out = build_product(engine_order, items, Path(args.out), scheduler=settings.dask_scheduler,
                         progress=None if args.quiet else _progress_bar,
                         gdal_options=settings.gdal_options or None,
                         mask_cache=settings.masks_dir)
     print(out)
     return 0
+
+
+def _checked_order(args: argparse.Namespace, settings: Settings) -> NormalizedOrder:
+    """The order of ``l3a build``, through the service's own validation (`api.orders`).
+
+    The service's limits hold here too (an order it would refuse is not built either:
+    ``L3A_MAX_AREA_KM2`` sets the area), but the user may name any catalogue: a preset, a
+    STAC API URL or an item file on this machine.
+
+    Raises:
+        UsageError: naming the option at fault.
+
+    """
+    try:
+        inputs = MosaicInputs.model_validate({
+            "bbox": list(parse_bbox(args.bbox)), "period": args.period, "method": args.method,
+            "bands": [b for b in args.bands.split(",") if b.strip()],
+            "resolution": args.resolution, "crs": args.crs, "source": args.source,
+            "max_cloud": args.max_cloud, "cloud_dilation": args.cloud_dilation,
+            "cloud_mask": args.cloud_mask,
+        })
+        return normalize(inputs, settings, local_user=True)
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        raise UsageError(f"--{_option(str(error['loc'][0]))}: {error['msg']}") from None
+    except InvalidParameter as exc:
+        raise UsageError(f"--{_option(exc.field)}: {exc.message}") from None
+
+
+def _option(field: str) -> str:
+    """The command-line option of an order field (``cloud_mask`` is ``--cloud-mask``)."""
+    return {"cloud_dilation": "cloud-dilation", "geometry": "bbox"}.get(
+        field, field.replace("_", "-"))
 
 
 def _log_engine_to_stderr() -> None:
@@ -167,7 +191,7 @@ def _parser() -> argparse.ArgumentParser:
     where(build)
     build.add_argument("--method", default="synthesis", choices=sorted(METHODS))
     build.add_argument("--bands", default="blue,green,red,nir")
-    build.add_argument("--resolution", type=int, default=10, choices=(10, 20, 60))
+    build.add_argument("--resolution", type=int, default=10, choices=RESOLUTIONS)
     build.add_argument("--crs", type=int, default=None, help="EPSG code (default: UTM zone)")
     build.add_argument("--cloud-dilation", type=float, default=0.0, help="metres")
     build.add_argument(

@@ -27,8 +27,8 @@ from typing import Any
 
 from catalog.errors import CatalogError
 from catalog.model import NormalizedItem
+from engine.contract import Order
 from engine.errors import Cancelled, EngineError, NoObservations
-from engine.pipeline import Order
 
 #: Seconds between two looks at the child when it sends nothing.
 POLL_S = 0.2

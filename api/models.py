@@ -14,11 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.jobs import JobStatus
 from catalog.model import BAND_ID
+from engine.contract import DEFAULT_BANDS, DEFAULT_METHOD, METHODS, RESOLUTIONS, order_bands
 from engine.errors import InvalidParameter
-from engine.grid import RESOLUTIONS
 from engine.masks import chain
-from engine.methods import DESCRIPTIONS, METHODS
-from engine.pipeline import DEFAULT_BANDS, order_bands
 
 _REQUEST = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -66,9 +64,9 @@ class MosaicInputs(BaseModel):
         examples=["2024-07"],
     )
     method: str = Field(
-        "synthesis",
+        DEFAULT_METHOD,
         description="Mosaicking method: " + "; ".join(f"{k}: {v}" for k, v in
-                                                      DESCRIPTIONS.items()),
+                                                      METHODS.items()),
         json_schema_extra={"enum": list(METHODS)},
     )
     bands: Annotated[list[BandName], Field(min_length=1, max_length=len(BAND_ID))] = Field(
@@ -125,7 +123,7 @@ class MosaicInputs(BaseModel):
             raise ValueError(exc.message) from None
 
 
-assert set(RESOLUTIONS) == {10, 20, 60}, "update MosaicInputs.resolution with engine.grid"
+assert set(RESOLUTIONS) == {10, 20, 60}, "update MosaicInputs.resolution with engine.contract"
 
 
 class Execute(BaseModel):

@@ -13,7 +13,7 @@ spelled canonically (``CNN+scl`` is ``scl+cnn``; ``auto`` stays ``auto``: what i
 is the engine's to settle, and the product's item records the chain it used).
 
 The ``cloud_mask`` is checked against the source's mask flavour when the source says it before
-any search (`api.sources.source_flavour`: ``maja`` on the Sen2Cor demo is refused at once);
+any search (`api.sources.Source.flavour`: ``maja`` on the Sen2Cor demo is refused at once);
 for a STAC API URL or an item file the engine checks it against the items at plan time, and
 the job fails with a message naming ``cloud_mask``.
 """
@@ -29,14 +29,15 @@ from typing import Any
 import shapely
 from pyproj import Transformer
 
+from api import sources
 from api.models import MosaicInputs, Polygon
 from api.settings import Settings
-from api.sources import source_bands, source_flavour
+from api.sources import Source
+from engine.contract import Order
 from engine.errors import InvalidParameter
 from engine.grid import output_grid
 from engine.masks import chain
 from engine.period import Period, parse_period
-from engine.pipeline import Order
 
 #: Lambert's cylindrical equal-area projection on the WGS 84 ellipsoid: a lon/lat box maps to
 #: a rectangle of the box's exact area, whatever its width (a geodesic polygon of the four
@@ -95,9 +96,12 @@ class NormalizedOrder:
         )
 
 
-def normalize(inputs: MosaicInputs, settings: Settings, today: date | None = None
-              ) -> NormalizedOrder:
+def normalize(inputs: MosaicInputs, settings: Settings, today: date | None = None, *,
+              local_user: bool = False) -> NormalizedOrder:
     """Check ``inputs`` against the domain and settle them in canonical form.
+
+    The one validation of an order: the API's, and ``l3a build``'s with ``local_user`` (which
+    may name any catalogue, `api.sources.resolve`).
 
     Raises:
         InvalidParameter: naming the input at fault.
@@ -106,13 +110,13 @@ def normalize(inputs: MosaicInputs, settings: Settings, today: date | None = Non
     bbox, geometry, area_field = _area_of_interest(inputs)
     period = _period(inputs.period, today or datetime.now(UTC).date())
     epsg = check_area(bbox, inputs.resolution, inputs.crs, settings.max_area_km2, area_field)
-    source = _source(inputs.source, settings)
-    _check_bands(inputs.bands, source, settings)
+    source = sources.resolve(inputs.source, settings, local_user=local_user)
+    _check_bands(inputs.bands, source)
     return NormalizedOrder(
         bbox=bbox, period=period.label, method=inputs.method, bands=tuple(inputs.bands),
-        resolution=inputs.resolution, epsg=epsg, source=source,
+        resolution=inputs.resolution, epsg=epsg, source=source.name,
         max_cloud=inputs.max_cloud, cloud_dilation=float(inputs.cloud_dilation),
-        geometry=geometry, cloud_mask=_cloud_mask(inputs.cloud_mask, source, settings),
+        geometry=geometry, cloud_mask=_cloud_mask(inputs.cloud_mask, source),
     )
 
 
@@ -232,31 +236,17 @@ def _epsg(bbox: tuple[float, float, float, float], resolution: int, crs: int | N
     return grid.epsg
 
 
-def _source(name: str | None, settings: Settings) -> str:
-    allowed = settings.allowed_sources()
-    if name is None:
-        return settings.source
-    if name in allowed:
-        return name
-    if settings.allow_client_urls and name.startswith(("https://", "http://")):
-        return name
-    hint = " or an http(s) STAC API URL" if settings.allow_client_urls else ""
-    raise InvalidParameter(
-        "source", f"unknown source {name!r}: choose from {', '.join(sorted(allowed))}{hint}"
-    )
-
-
-def _check_bands(bands: list[str], source: str, settings: Settings) -> None:
+def _check_bands(bands: list[str], source: Source) -> None:
     """Refuse bands the source is known not to carry (the job would fail after a search)."""
-    known = source_bands(source_target(source, settings))
+    known = source.bands
     missing = [band for band in bands if known is not None and band not in known]
     if missing:
         raise InvalidParameter(
-            "bands", f"source {source!r} has no {', '.join(missing)}: choose from "
+            "bands", f"source {source.name!r} has no {', '.join(missing)}: choose from "
             f"{', '.join(known or ())}")
 
 
-def _cloud_mask(value: str, source: str, settings: Settings) -> str:
+def _cloud_mask(value: str, source: Source) -> str:
     """Return ``value`` (`MosaicInputs` spelled it canonically) if the source may take it.
 
     Raises:
@@ -264,12 +254,6 @@ def _cloud_mask(value: str, source: str, settings: Settings) -> str:
             items).
 
     """
-    flavour = source_flavour(source_target(source, settings))
-    if flavour is not None:
-        chain.resolve(value, flavour)
+    if source.flavour is not None:
+        chain.resolve(value, source.flavour)
     return value
-
-
-def source_target(name: str, settings: Settings) -> str:
-    """Return what `catalog.search` is given for a normalized source name."""
-    return settings.allowed_sources().get(name, name)

@@ -26,12 +26,10 @@ from rio_tiler.types import ColorMapType
 
 from api.tiles_products import Product
 from catalog.model import BAND_ID
-from engine.methods.base import QualityLayer
-from engine.methods.composite import Composite
-from engine.methods.synthesis import Synthesis
+from engine.contract import QUALITY
 
 #: Every layer name the tiler knows. A test checks it covers `catalog.model.BAND_ID` and the
-#: quality layers of every method in `engine.methods.METHODS`.
+#: quality layers of every method in `engine.contract.QUALITY`.
 LayerName = Literal[
     "rgb", "falsecolor",
     "coastal", "blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08",
@@ -121,15 +119,15 @@ _SCL = (
     LayerClass(11, "snow or ice", "#ff96ff"),
 )
 
-def _engine_classes(layer: str, methods: Sequence[Any], colours: Mapping[str, str],
+def _engine_classes(layer: str, method: str, colours: Mapping[str, str],
                     ) -> tuple[LayerClass, ...]:
     """The classes of a quality layer as the engine names them, with a colour each.
 
     Class 0 (nodata, or no observation) is the preset's nodata, drawn transparent.
     """
-    defined: list[QualityLayer] = [q for m in methods for q in m.quality if q.key == layer]
+    (defined,) = (q for q in QUALITY[method] if q.key == layer)
     return tuple(LayerClass(value, name, colours[name])
-                 for value, name in sorted(defined[0].classes.items()) if value != 0)
+                 for value, name in sorted(defined.classes.items()) if value != 0)
 
 
 _QUALITY: tuple[Preset, ...] = (
@@ -140,10 +138,10 @@ _QUALITY: tuple[Preset, ...] = (
     Preset("weight", "Sum of the weights", ("weight",), Stretch.ZERO_TO_P98,
            colormap_name="magma", nodata=0),
     Preset("flag", "Kind of observation", ("flag",), Stretch.NONE, nodata=0,
-           classes=_engine_classes("flag", [Synthesis], {
+           classes=_engine_classes("flag", "synthesis", {
                "cloud": "#d0d4da", "snow": "#7fe3ff", "water": "#2166ac", "land": "#4daf4a"})),
     Preset("method", "How the observation was chosen", ("method",), Stretch.NONE, nodata=0,
-           classes=_engine_classes("method", [Composite], {
+           classes=_engine_classes("method", "composite", {
                "single": "#f4a259", "stc": "#8e6cc0", "medoid": "#2aa876"})),
     Preset("medoid_distance", "Distance of the medoid to the other observations",
            ("medoid_distance",), Stretch.ZERO_TO_P98, colormap_name="inferno",

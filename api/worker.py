@@ -21,8 +21,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from api import sources
 from api.jobs import CATALOGUE_FAILURE, INTERNAL_FAILURE, JobStatus, JobStore, now
-from api.orders import NormalizedOrder, source_target
+from api.orders import NormalizedOrder
 from api.publish import publish, remove_product, staging_dir
 from api.settings import Settings
 from catalog.errors import CatalogError
@@ -36,18 +37,6 @@ _SEARCH_PCT, _BUILD_PCT = 5, 90
 #: Progress is written to the store at most this often (and only when the percentage moves):
 #: the callback fires once per block, hundreds of times on a large order.
 PROGRESS_INTERVAL_S = 0.5
-
-# Generating the demo catalogue is not safe to run twice at once in one data dir.
-_demo_lock = threading.Lock()
-
-
-def resolve(name: str, settings: Settings) -> str:
-    """Return what `catalog.search` takes for a source name (the demo is made on first use)."""
-    from api.sources import resolve_source
-
-    with _demo_lock:
-        return resolve_source(source_target(name, settings), settings.data_dir)
-
 
 class ProgressWriter:
     """The `build_product` progress callback of one job, throttled into the store."""
@@ -157,7 +146,9 @@ class WorkerPool:
         progress.percent(1, f"searching {order.source}")
         engine_order = order.engine_order()
         start, end = engine_order.period.search_interval()
-        items = search(resolve(order.source, self.settings), order.bbox, start, end,
+        # The stored order's source was checked when it was ordered (`api.orders.normalize`).
+        source = sources.resolve(order.source, self.settings, local_user=True)
+        items = search(source.searchable(self.settings.data_dir), order.bbox, start, end,
                        max_cloud=order.max_cloud)
         if cancel.is_set():
             raise Cancelled("cancelled before the build")

@@ -19,9 +19,11 @@ from rasterio.warp import transform_geom
 from catalog.model import Grid, MaskFlavour
 from engine import cloud_weight
 from engine.acquisitions import merge_first_valid
-from engine.masks import SCL_ADDED_CLOUD, classify_scl, dilate_clouds, scl_from_maja
 from engine.masks.chain import MaskChain
 from engine.masks.cnn import add_cnn_clouds
+from engine.masks.dilation import dilate_clouds
+from engine.masks.maja import scl_from_maja
+from engine.masks.scl import SCL_ADDED_CLOUD, classify_scl
 from engine.masks.temporal import TemporalParams, temporal_screen
 from engine.methods.base import F32, U8, Method, ObsClass, Observations
 

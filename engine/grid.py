@@ -7,9 +7,8 @@ import math
 from pyproj import CRS, Transformer
 
 from catalog.model import Grid
+from engine.contract import RESOLUTIONS
 from engine.errors import InvalidParameter
-
-RESOLUTIONS = (10, 20, 60)
 
 
 def utm_epsg(lon: float, lat: float) -> int:

@@ -27,11 +27,12 @@ from dask.base import compute as dask_compute
 from dask.delayed import delayed
 from dask.threaded import get as threaded_get
 
-from catalog.model import BAND_ID, Grid, MaskFlavour, NormalizedItem, RasterAsset
+from catalog.model import Grid, MaskFlavour, NormalizedItem, RasterAsset
 from catalog.normalize import MAJA_NODATA
 from engine import cloud_weight
 from engine.blocking import Blocks, Reblocker, Window, lattice_of, plan_blocks
 from engine.blocks import BlockContext, coarse_cloud_block, footprint_in_grid, reduce_block
+from engine.contract import Order
 from engine.errors import Cancelled, InvalidParameter
 from engine.grid import output_grid
 from engine.load import (
@@ -50,7 +51,6 @@ from engine.masks import cnn
 from engine.methods import get_method
 from engine.methods.base import Method
 from engine.observations import Inputs, maja_to_offset_dn, prepare
-from engine.period import Period
 from engine.readers import AHEAD_BYTES, ReadStats, end_session, source_infos
 from engine.stac_item import product_item
 from engine.write import (
@@ -78,59 +78,6 @@ def _client(scheduler: str) -> Client:
 
 #: Progress callback: fraction done in [0, 1] and a short message.
 Progress = Callable[[float, str], None]
-
-DEFAULT_BANDS = ("blue", "green", "red", "nir")
-
-
-@dataclass(frozen=True)
-class Order:
-    """What to build. Parameters only; where the items come from is the caller's business."""
-
-    bbox: tuple[float, float, float, float]
-    period: Period
-    method: str = "synthesis"
-    bands: tuple[str, ...] = DEFAULT_BANDS
-    resolution: int = 10
-    epsg: int | None = None
-    cloud_dilation_m: float = 0.0
-    #: Which masks say "cloud" (`engine.masks.chain`): ``auto``, or sources joined by ``+``.
-    cloud_mask: str = "auto"
-    #: Exact output bounds in the CRS of ``epsg`` (optional; the bbox is then only a footprint).
-    bounds: tuple[float, float, float, float] | None = None
-    #: A GeoJSON Polygon in lon/lat inside the bbox: pixels outside it are nodata.
-    geometry: dict[str, Any] | None = None
-
-    def parameters(self) -> dict[str, Any]:
-        """Every processing parameter, for the product's STAC item."""
-        return {
-            "bbox": list(self.bbox),
-            "period": self.period.label,
-            "method": self.method,
-            "bands": list(self.bands),
-            "resolution": self.resolution,
-            "epsg": self.epsg,
-            "cloud_dilation_m": self.cloud_dilation_m,
-            "cloud_mask": self.cloud_mask,
-            "bounds": list(self.bounds) if self.bounds else None,
-            "geometry": self.geometry,
-        }
-
-
-def order_bands(names: Sequence[str]) -> tuple[str, ...]:
-    """The bands of an order: Sentinel-2 common names, trimmed and lower-cased, each once.
-
-    Raises:
-        InvalidParameter: no band, an unknown name, or a band listed twice.
-
-    """
-    bands = tuple(name.strip().lower() for name in names)
-    unknown = [b for b in bands if b not in BAND_ID]
-    if unknown or not bands:
-        raise InvalidParameter("bands", f"unknown {unknown}; choose from {', '.join(BAND_ID)}")
-    if len(set(bands)) != len(bands):
-        raise InvalidParameter("bands", "a band is listed twice")
-    return bands
-
 
 @dataclass(frozen=True)
 class BlockInputs:

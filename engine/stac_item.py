@@ -9,7 +9,7 @@ from typing import Any
 from pyproj import CRS, Transformer
 
 from catalog.model import BAND_ID, BAND_WAVELENGTH, Grid, NormalizedItem
-from engine.methods.base import QualityLayer
+from engine.contract import QualityLayer
 from engine.period import Period
 from engine.write import REFLECTANCE_DTYPE, REFLECTANCE_NODATA, REFLECTANCE_SCALE
 

@@ -1,6 +1,6 @@
 """Processes: one process, ``mosaic``, whose ``method`` input picks the algorithm.
 
-Design choice: one process with a ``method`` enum (the keys of `engine.methods.METHODS`)
+Design choice: one process with a ``method`` enum (the keys of `engine.contract.METHODS`)
 rather than one process per method. Every method takes the same inputs and produces the same
 kind of product (reflectance COGs + quality layers + a STAC item); a client writes one form
 and one request; a method added to the engine registry appears in the enum with no API change;
@@ -37,8 +37,7 @@ from api.problems import PROBLEM_RESPONSE, NoSuchProcess, QueueFull
 from api.services import BaseUrl, ServicesDep, require_api_key
 from api.views import COG, GEOJSON, JSON, OGC_REL, PROCESS_ID, status_info
 from catalog.model import BAND_ID
-from engine.methods import METHODS
-from engine.period import parse_period
+from engine.contract import QUALITY
 
 router = APIRouter(tags=["Processes"])
 
@@ -113,10 +112,9 @@ def _outputs() -> dict[str, Any]:
         outputs[band] = {"title": f"{band} reflectance",
                          "description": "surface reflectance COG (int16, scale 1e-4), "
                          "when the band is ordered", "schema": link(COG)}
-    example = parse_period("2024-07")  # methods are built for a period; any will do here
     quality: dict[str, tuple[str, list[str]]] = {}
-    for name, factory in METHODS.items():
-        for layer in factory(example).quality:
+    for name, layers in QUALITY.items():
+        for layer in layers:
             quality.setdefault(layer.key, (layer.description, []))[1].append(name)
     for key, (description, methods) in quality.items():
         outputs[key] = {"title": key, "schema": link(COG),

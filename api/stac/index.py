@@ -24,7 +24,7 @@ from api.stac.params import Search, SortKey, item_interval
 from api.tiles_products import Product, ProductCatalogue
 from api.views import collection_id
 from catalog.normalize import item_bbox
-from engine.methods import DESCRIPTIONS, METHODS
+from engine.contract import METHODS
 
 #: Jobs read from the store per query while listing every product.
 _CHUNK = 1000
@@ -162,7 +162,7 @@ def _rfc3339(value: dt.datetime) -> str:
 def describe(cid: str) -> tuple[str, str]:
     """Return a collection's title and description."""
     method = cid.removeprefix("l3a-")
-    what = DESCRIPTIONS.get(method, "products of other methods")
+    what = METHODS.get(method, "products of other methods")
     return (f"Sentinel-2 Level-3A mosaics: {method}",
             f"Cloud-free Sentinel-2 mosaics made on demand by this service with the "
             f"'{method}' method: {what}. Contains modified Copernicus Sentinel data.")

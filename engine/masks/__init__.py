@@ -4,30 +4,7 @@ One module per source: `engine.masks.scl` (Sen2Cor), `engine.masks.maja` (MAJA),
 `engine.masks.cnn` (a CNN on the observation's reflectance), `engine.masks.temporal` (a
 multi-temporal screen); `engine.masks.dilation` grows clouds by a distance, and
 `engine.masks.chain` says which sources an order uses and how they combine.
+
+Nothing is imported here: `engine.masks.chain` is what the API and the CLI check an order's
+``cloud_mask`` with, and it must not load numpy and numba's kernels with it.
 """
-
-from engine.masks.chain import MaskChain
-from engine.masks.dilation import dilate_clouds
-from engine.masks.maja import scl_from_maja
-from engine.masks.scl import (
-    SCL_ADDED_CLOUD,
-    SCL_CLOUD,
-    SCL_LAND,
-    SCL_NODATA,
-    SCL_SNOW,
-    SCL_WATER,
-    classify_scl,
-)
-
-__all__ = [
-    "SCL_ADDED_CLOUD",
-    "SCL_CLOUD",
-    "SCL_LAND",
-    "SCL_NODATA",
-    "SCL_SNOW",
-    "SCL_WATER",
-    "MaskChain",
-    "classify_scl",
-    "dilate_clouds",
-    "scl_from_maja",
-]

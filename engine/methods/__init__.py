@@ -1,8 +1,8 @@
 """The registry of mosaicking methods.
 
 A method is built for a period (the synthesis' date weight depends on its half window), so the
-registry maps each name to a factory. The API turns the registry's keys into the allowed
-values of its ``method`` field, and the CLI into its ``--method`` choices.
+registry maps each name of the contract (`engine.contract.METHODS`, where the API and the CLI
+learn the names and descriptions without importing this package) to a factory.
 
 The methods are imported with the registry: the synthesis compiles (or loads from numba's
 cache) its kernel at import, which a process should pay when it starts, not in its first build.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from engine import contract
 from engine.errors import InvalidParameter
 from engine.methods.base import Method
 from engine.methods.composite import Composite
@@ -36,20 +37,17 @@ def _q25(period: Period) -> Method:
     return Q25
 
 
+#: Each method of the contract, by name, as a factory: the synthesis' date weight depends
+#: on the period's half window.
 METHODS: dict[str, Callable[[Period], Method]] = {
     "synthesis": _synthesis,
     "composite": _composite,
     "median": _median,
     "q25": _q25,
 }
-
-DESCRIPTIONS: dict[str, str] = {
-    "synthesis": "WASP-style weighted average of cloud-free observations at the central date",
-    "composite": "S2GM-style best available pixel (medoid / short-term composite), with its date",
-    "median": "per-band median of valid observations (the common cloudless-mosaic baseline)",
-    "q25": "per-band first quartile of valid observations (darker, fewer residual clouds)",
-}
-
+if METHODS.keys() != contract.METHODS.keys():  # a method added to one and not the other
+    raise ImportError(f"engine.methods {sorted(METHODS)} != engine.contract "
+                      f"{sorted(contract.METHODS)}")
 
 def get_method(name: str, period: Period) -> Method:
     """The method called ``name``, built for ``period``."""

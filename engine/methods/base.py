@@ -7,12 +7,14 @@ the same call serves numpy tests and dask runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+from engine.contract import QualityLayer
 
 F32 = npt.NDArray[np.float32]
 U8 = npt.NDArray[np.uint8]
@@ -93,26 +95,6 @@ class Observations:
     def shape(self) -> tuple[int, int]:
         """(Y, X) of the block."""
         return (int(self.dn.shape[-2]), int(self.dn.shape[-1]))
-
-
-@dataclass(frozen=True)
-class QualityLayer:
-    """A per-pixel quality output of a method, written as its own COG asset."""
-
-    key: str
-    dtype: str
-    nodata: float | None
-    description: str
-    #: Meaning of each value of a categorical layer, for the STAC item (classification).
-    classes: dict[int, str] = field(default_factory=dict)
-    #: One sentence per class, which the classification extension requires with the name.
-    class_descriptions: dict[int, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        """A categorical layer describes every class it names, and only those."""
-        if self.class_descriptions.keys() != self.classes.keys():
-            raise ValueError(f"quality layer {self.key!r}: classes {sorted(self.classes)} "
-                             f"but descriptions of {sorted(self.class_descriptions)}")
 
 
 @dataclass(frozen=True)

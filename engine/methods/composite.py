@@ -21,8 +21,9 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from engine.contract import COMPOSITE_DATE_NODATA, METHODS, QUALITY, QualityLayer
 from engine.errors import InvalidParameter
-from engine.methods.base import F32, Observations, QualityLayer, Reduction, dn_to_reflectance
+from engine.methods.base import F32, Observations, Reduction, dn_to_reflectance
 from engine.methods.indices import (
     BLUE,
     GREEN,
@@ -57,7 +58,7 @@ INDEX_BANDS = (BLUE, GREEN, RED, NIR, NIR08, SWIR16, SWIR22)
 #: Fewest valid observations for the medoid; 2 up to this minus 1 use the STC rules.
 MEDOID_MIN_COUNT = 4
 
-DATE_NODATA = -32768
+DATE_NODATA = COMPOSITE_DATE_NODATA
 #: Elements of the (B, rows, X) difference of one strip of the medoid loop: 512 KiB float32,
 #: small enough for the pair loop's temporaries to stay in a core's L2 cache.
 _STRIP_ELEMENTS = 1 << 17
@@ -244,42 +245,8 @@ class Composite:
     """S2GM-style best-available-pixel composite (medoid / short-term composite rules)."""
 
     name: str = "composite"
-    description: str = (
-        "Best available pixel (S2GM): one real observation per pixel, the medoid of 4 or more"
-        " valid observations, else short-term rules; writes the observation's date."
-    )
-    quality: tuple[QualityLayer, ...] = (
-        QualityLayer(
-            "date",
-            "int16",
-            DATE_NODATA,
-            "Days of the chosen observation from the central date, rounded.",
-        ),
-        QualityLayer("count", "uint8", None, "Number of valid observations (capped at 255)."),
-        QualityLayer(
-            "method",
-            "uint8",
-            None,
-            "How the observation was chosen; stc without a value: rule 5 found only an"
-            " observation too bright to be clear (TCB > 1).",
-            classes={int(m): m.name.lower() for m in CompositeMethod},
-            class_descriptions={
-                CompositeMethod.NONE: "No valid observation (or rule 5 of the short-term "
-                                      "composite: only one too bright to be clear)",
-                CompositeMethod.SINGLE: "The only valid observation",
-                CompositeMethod.STC: "Chosen by the short-term composite rules (2 or 3 valid "
-                                     "observations)",
-                CompositeMethod.MEDOID: "The medoid of 4 or more valid observations",
-            },
-        ),
-        QualityLayer(
-            "medoid_distance",
-            "float32",
-            float("nan"),
-            "Mean Euclidean distance of the medoid to the valid observations (reflectance).",
-        ),
-        QualityLayer("scl", "uint8", 0, "SCL class of the chosen observation."),
-    )
+    description: str = METHODS["composite"]
+    quality: tuple[QualityLayer, ...] = QUALITY["composite"]
     needs_cloud_weight: bool = False
     extra_bands: tuple[str, ...] = (BLUE, GREEN, RED, REDEDGE2, NIR, NIR08, SWIR16, SWIR22)
 

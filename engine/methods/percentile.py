@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from engine.contract import METHODS, QUALITY, QualityLayer
 from engine.methods.base import (
     F32,
     ObsClass,
     Observations,
-    QualityLayer,
     Reduction,
     dn_to_reflectance,
 )
@@ -53,9 +53,7 @@ class Percentile:
 
     needs_cloud_weight: bool = False
     extra_bands: tuple[str, ...] = ()
-    quality: tuple[QualityLayer, ...] = (
-        QualityLayer("count", "uint8", None, "Number of valid observations (capped at 255)."),
-    )
+    quality: tuple[QualityLayer, ...] = QUALITY["median"]
 
     def __init__(self, name: str, q: float) -> None:
         """Name the method and set its percentile.
@@ -72,11 +70,8 @@ class Percentile:
             raise ValueError(f"percentile must be within [0, 100], got {q}")
         self.name: str = name
         self.q = float(q)
-        self.description: str = (
-            "Per-band median of the valid observations."
-            if self.q == 50
-            else f"Per-band {self.q:g}th percentile of the valid observations."
-        )
+        self.description: str = METHODS.get(
+            name, f"per-band {self.q:g}th percentile of valid observations")
 
     def __repr__(self) -> str:
         return f"Percentile({self.name!r}, {self.q:g})"

@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from engine.contract import METHODS, QUALITY, QualityLayer
 from engine.errors import InvalidParameter
 from engine.methods.base import (
     F32,
     ObsClass,
     Observations,
-    QualityLayer,
     Reduction,
     dn_to_reflectance,
 )
@@ -150,30 +150,10 @@ class Synthesis:
     # A plain class rather than a frozen dataclass: the Method protocol declares settable
     # attributes, which a frozen dataclass does not structurally satisfy.
     name: str = "synthesis"
-    description: str = (
-        "WASP-style weighted average of clear observations (weights: clouds, AOT, date)"
-    )
+    description: str = METHODS["synthesis"]
     needs_cloud_weight: bool = True
     extra_bands: tuple[str, ...] = ()
-    quality: tuple[QualityLayer, ...] = (
-        QualityLayer("weight", "float32", None, "Sum of the weights of the averaged observations"),
-        QualityLayer("date", "float32", float("nan"), "Weighted mean days from the central date"),
-        QualityLayer(
-            "flag",
-            "uint8",
-            None,
-            "Kind of observation behind the pixel",
-            classes={0: "nodata", 1: "cloud", 2: "snow", 3: "water", 4: "land"},
-            class_descriptions={
-                0: "No observation with data in every band in the window",
-                1: "No clear observation: the least cloudy one (lowest blue reflectance)",
-                2: "No clear land observation: the latest snow observation",
-                3: "No clear land observation: the latest water observation",
-                4: "Weighted mean of the clear land observations",
-            },
-        ),
-        QualityLayer("count", "uint8", None, "Number of land observations averaged"),
-    )
+    quality: tuple[QualityLayer, ...] = QUALITY["synthesis"]
 
     def __init__(self, half_window_days: float) -> None:
         if not half_window_days > 0:

@@ -14,7 +14,7 @@ import pytest
 from api.models import MosaicInputs
 from api.orders import NormalizedOrder, normalize
 from api.settings import Settings
-from api.sources import source_flavour
+from api.sources import Source
 from catalog.model import MaskFlavour
 from catalog.presets import PRESETS
 from engine.errors import InvalidParameter
@@ -68,10 +68,13 @@ def test_a_stored_order_without_cloud_mask_reads_as_auto() -> None:
 
 
 def test_the_flavour_of_a_source_is_known_for_the_demo_and_the_presets_only() -> None:
-    assert source_flavour("demo") is MaskFlavour.SCL
-    assert {source_flavour(name) for name in PRESETS} == {MaskFlavour.SCL}
-    assert source_flavour("https://example.com/stac/v1") is None
-    assert source_flavour("/data/items.ndjson") is None
+    def flavour(target: str) -> MaskFlavour | None:
+        return Source(target, target).flavour
+
+    assert flavour("demo") is MaskFlavour.SCL
+    assert {flavour(name) for name in PRESETS} == {MaskFlavour.SCL}
+    assert flavour("https://example.com/stac/v1") is None
+    assert flavour("/data/items.ndjson") is None
 
 
 def test_a_native_mask_the_source_lacks_is_refused_before_any_search() -> None:

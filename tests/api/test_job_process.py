@@ -12,8 +12,8 @@ from api.job_process import build_in_process
 from catalog.demo import DEMO_BBOX, DEMO_EPSG, DEMO_PERIOD, demo_grid, write_demo
 from catalog.model import NormalizedItem
 from catalog.search import search
+from engine.contract import Order
 from engine.period import parse_period
-from engine.pipeline import Order
 
 SIZE = 96
 

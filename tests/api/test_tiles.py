@@ -36,9 +36,10 @@ from api.views import tilejson_url
 from catalog.demo import DEMO_BBOX, DEMO_PERIOD, ensure_demo
 from catalog.model import BAND_ID
 from catalog.search import search
+from engine.contract import Order
 from engine.methods import METHODS
 from engine.period import parse_period
-from engine.pipeline import Order, build_product
+from engine.pipeline import build_product
 from tests.api.support import assert_problem
 
 WEB_MERCATOR = morecantile.tms.get("WebMercatorQuad")

@@ -37,9 +37,10 @@ from PIL import Image, ImageDraw
 
 from catalog.demo import DEMO_BBOX, DEMO_EPSG, DEMO_PERIOD, demo_grid, read_truth, write_demo
 from catalog.search import search
+from engine.contract import Order
 from engine.errors import InvalidParameter
 from engine.period import parse_period
-from engine.pipeline import Order, compute_layers
+from engine.pipeline import compute_layers
 from tests import real_tile
 
 METHODS = ("synthesis", "composite", "median", "q25")

@@ -31,10 +31,11 @@ from catalog.demo import DEMO_BBOX, DEMO_EPSG, DEMO_PERIOD
 from catalog.demo.build import read_truth, read_truth_clouds, write_demo
 from catalog.demo.scenes import demo_grid
 from catalog.search import search
+from engine.contract import Order
 from engine.masks.temporal import TemporalParams
 from engine.methods.base import ObsClass
 from engine.period import parse_period
-from engine.pipeline import Order, compute_layers
+from engine.pipeline import compute_layers
 
 BANDS = ("blue", "green", "red", "nir", "swir16")
 SIZE = 400

@@ -26,8 +26,9 @@ from api.app import create_app
 from api.settings import Settings
 from catalog.demo import DEMO_BBOX, DEMO_PERIOD, ensure_demo
 from catalog.search import search
+from engine.contract import Order
 from engine.period import parse_period
-from engine.pipeline import Order, build_product
+from engine.pipeline import build_product
 from tests.benchmarks.workload import CACHE
 
 pytestmark = pytest.mark.benchmark

@@ -33,7 +33,7 @@ from scipy import ndimage
 
 if TYPE_CHECKING:
     from catalog.model import NormalizedItem
-    from engine.pipeline import Order
+    from engine.contract import Order
 
 BANDS = ("blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08",
          "swir16", "swir22")
@@ -317,8 +317,8 @@ def order(size: int, method: str, cloud_mask: str = "scl") -> Order:
     With the items' own mask by default, the engine's speed apart from its mask chain; the
     chain's cost is a case of its own (``cloud_mask="auto"``).
     """
+    from engine.contract import Order
     from engine.period import parse_period
-    from engine.pipeline import Order
 
     return Order(bbox=lonlat_bbox(size), period=parse_period(PERIOD), method=method,
                  bands=BANDS, resolution=10, epsg=EPSG, bounds=bounds(size),

@@ -17,8 +17,9 @@ import pytest
 from catalog.demo import DEMO_BBOX, DEMO_EPSG, DEMO_PERIOD, demo_grid, write_demo
 from catalog.model import NormalizedItem
 from catalog.search import search
+from engine.contract import Order
 from engine.period import parse_period
-from engine.pipeline import Order, build_product
+from engine.pipeline import build_product
 from tests.distributed.support import DaskProcesses, close_engine_client, dask_processes
 from tests.folders import folder_files
 

@@ -19,8 +19,9 @@ import rasterio.env
 from catalog.demo import DEMO_BBOX, DEMO_PERIOD
 from catalog.model import NormalizedItem
 from catalog.search import search
+from engine.contract import Order
 from engine.period import parse_period
-from engine.pipeline import Order, build_product
+from engine.pipeline import build_product
 from tests.distributed.conftest import PRODUCT_ID, assert_same_product, demo_order
 from tests.distributed.support import DaskProcesses, RangeServer, http_items
 

@@ -11,7 +11,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.pipeline import Order, build_product
+from engine.contract import Order
+from engine.pipeline import build_product
 from tests.distributed.conftest import PRODUCT_ID, assert_same_product, demo_order
 from tests.distributed.support import DaskProcesses, RangeServer
 from tests.distributed.test_gdal_options import http_demo

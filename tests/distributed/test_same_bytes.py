@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from catalog.model import NormalizedItem
-from engine.pipeline import Order, build_product
+from engine.contract import Order
+from engine.pipeline import build_product
 from tests.distributed.conftest import PRODUCT_ID, assert_same_product, demo_order
 from tests.distributed.support import DaskProcesses
 

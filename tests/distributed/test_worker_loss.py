@@ -16,7 +16,8 @@ from pathlib import Path
 from distributed import Client
 
 from catalog.model import NormalizedItem
-from engine.pipeline import Order, build_product
+from engine.contract import Order
+from engine.pipeline import build_product
 from tests.distributed.conftest import PRODUCT_ID, assert_same_product, demo_order
 from tests.distributed.support import close_engine_client, dask_processes
 

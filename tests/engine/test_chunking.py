@@ -15,9 +15,10 @@ import pytest
 import engine.load
 import engine.pipeline
 from catalog.model import Grid, NormalizedItem
+from engine.contract import Order
 from engine.load import CHUNK, chunk_for
 from engine.period import parse_period
-from engine.pipeline import Order, build_product, plan
+from engine.pipeline import build_product, plan
 from tests.benchmarks import workload as wl
 from tests.folders import folder_files
 

@@ -11,10 +11,11 @@ import pytest
 from catalog.demo import DEMO_BBOX, DEMO_EPSG, DEMO_PERIOD, demo_grid, write_demo
 from catalog.model import NormalizedItem
 from catalog.search import search
+from engine.contract import Order
 from engine.errors import InvalidParameter
 from engine.masks import chain
 from engine.period import parse_period
-from engine.pipeline import Order, build_product, compute_layers, compute_masks, plan
+from engine.pipeline import build_product, compute_layers, compute_masks, plan
 from tests.folders import folder_files
 
 SIZE = 128

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from engine.contract import order_bands
 from engine.errors import InvalidParameter
-from engine.pipeline import order_bands
 
 
 def test_bands_are_trimmed_lowercased_and_kept_in_order() -> None:

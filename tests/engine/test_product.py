@@ -14,10 +14,11 @@ from rio_cogeo.cogeo import cog_validate
 
 from catalog.demo import DEMO_BBOX, DEMO_EPSG, DEMO_PERIOD, demo_grid, write_demo
 from catalog.search import search
+from engine.contract import Order
 from engine.errors import Cancelled, NoObservations
 from engine.methods import METHODS
 from engine.period import parse_period
-from engine.pipeline import Order, build_product
+from engine.pipeline import build_product
 
 SIZE = 160
 

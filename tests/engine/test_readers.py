@@ -13,8 +13,9 @@ import pytest
 import rasterio
 
 from catalog.model import NormalizedItem
+from engine.contract import Order
 from engine.period import parse_period
-from engine.pipeline import Order, build_product
+from engine.pipeline import build_product
 from engine.readers import TileCache
 from tests.benchmarks import workload as wl
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.pipeline import Order, compute_layers
+from engine.contract import Order
+from engine.pipeline import compute_layers
 from tests import real_tile
 
 BANDS = ("blue", "green", "red", "nir")
