@@ -25,7 +25,7 @@ from catalog.normalize import normalize_item
 from catalog.presets import PRESETS, ItemSigner, Preset
 from catalog.query import SearchQuery
 
-__all__ = ["DEFAULT_MAX_ITEMS", "PRESETS", "Preset", "ResolvedSource", "resolve_source", "search"]
+__all__ = ["DEFAULT_MAX_ITEMS", "PRESETS", "Preset", "SourceLocation", "locate_source", "search"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ DEFAULT_MAX_ITEMS = 5000
 
 
 @dataclass(frozen=True)
-class ResolvedSource:
+class SourceLocation:
     """What a ``source`` string designates: an API (url, default collection) or a file."""
 
     name: str  # for messages: the preset name, the URL or the path as given
@@ -45,8 +45,11 @@ class ResolvedSource:
     signer: ItemSigner | None = None
 
 
-def resolve_source(source: str) -> ResolvedSource:
+def locate_source(source: str) -> SourceLocation:
     """Tell what a source string is: a preset name, an http(s) STAC API URL or a local file.
+
+    The catalogue's own view of a source, for any caller; which names a service's clients
+    may use, and what they stand for, is `api.sources.resolve`'s business.
 
     Raises:
         UnknownSource: none of these (a path that does not exist is unknown too).
@@ -57,13 +60,13 @@ def resolve_source(source: str) -> ResolvedSource:
     name = source.strip()
     if name in PRESETS:
         preset = PRESETS[name]
-        return ResolvedSource(
+        return SourceLocation(
             name, url=preset.url, collection=preset.collection, signer=preset.signer
         )
     if name.lower().startswith(("http://", "https://")):
-        return ResolvedSource(name, url=name)
+        return SourceLocation(name, url=name)
     if local.is_local_file(name):
-        return ResolvedSource(name, path=local.local_path(name))
+        return SourceLocation(name, path=local.local_path(name))
     raise UnknownSource(name, tuple(PRESETS))
 
 
@@ -112,7 +115,7 @@ def search(
             not an item collection.
 
     """
-    resolved = resolve_source(source)
+    resolved = locate_source(source)
     query = SearchQuery.create(
         bbox,
         start,
@@ -134,7 +137,7 @@ def search(
         )
         base_href = None  # API items are resolved against their own self links
     else:
-        assert resolved.path is not None  # resolve_source gives a url or a path
+        assert resolved.path is not None  # locate_source gives a url or a path
         raw = local.read_items(resolved.path, source=resolved.name)
         base_href = resolved.path
     selected = [item for item in raw if not isinstance(item, dict) or query.matches(item)]

@@ -28,7 +28,7 @@ from catalog.errors import (
     TruncatedResultsWarning,
 )
 from catalog.presets import PRESETS, Preset, sign_planetary_computer
-from catalog.search import resolve_source, search
+from catalog.search import locate_source, search
 from catalog.stac_api import _as_catalog_error, server_filter
 from tests.catalog._support import (
     AUGUST,
@@ -316,7 +316,7 @@ def test_invalid_request_settings(fake_api: FakeApi, kwargs: dict[str, float], f
     ],
 )  # fmt: skip
 def test_presets(name: str, url: str, collection: str, signed: bool) -> None:
-    resolved = resolve_source(name)
+    resolved = locate_source(name)
     assert (resolved.url, resolved.collection) == (url, collection)
     assert (resolved.signer is sign_planetary_computer) is signed
     assert catalog.search.PRESETS is PRESETS and PRESETS[name].name == name
@@ -325,7 +325,7 @@ def test_presets(name: str, url: str, collection: str, signed: bool) -> None:
 def test_planetary_computer_is_only_imported_for_its_preset() -> None:
     code = (
         "import sys, catalog.search, catalog.normalize\n"
-        "catalog.search.resolve_source('planetary-computer')\n"
+        "catalog.search.locate_source('planetary-computer')\n"
         "assert 'planetary_computer' not in sys.modules, 'imported too early'\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -334,9 +334,9 @@ def test_planetary_computer_is_only_imported_for_its_preset() -> None:
 
 
 def test_url_and_path_sources() -> None:
-    assert resolve_source("https://example.test/stac").url == "https://example.test/stac"
-    assert resolve_source("https://example.test/stac").collection is None
-    assert resolve_source(str(TWL_NDJSON)).path == str(TWL_NDJSON)
+    assert locate_source("https://example.test/stac").url == "https://example.test/stac"
+    assert locate_source("https://example.test/stac").collection is None
+    assert locate_source(str(TWL_NDJSON)).path == str(TWL_NDJSON)
 
 
 def test_no_network_warnings_leak_from_pystac_client(fake_api: FakeApi) -> None:
