@@ -24,14 +24,14 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import problems
 from api.http_methods import HttpMethods
-from api.jobs import JobStore
-from api.publish import clean_staging
+from api.jobs.publish import clean_staging
+from api.jobs.sources import DEMO, Source
+from api.jobs.store import JobStore
+from api.jobs.worker import WorkerPool
 from api.routes import jobs, landing, processes, products
 from api.services import Services
 from api.settings import Settings
-from api.sources import DEMO, Source
 from api.stac import router as stac_router
-from api.worker import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def _close_dask() -> None:
 
 def _mount_viewer_and_tiles(app: FastAPI, settings: Settings) -> None:
     """Mount the TiTiler endpoints of products and the web viewer."""
-    from api.tiles import register_tiles
+    from api.tiles.routes import register_tiles
     from api.viewer import register_viewer
 
     register_tiles(app, settings)

@@ -16,9 +16,9 @@ from typing import Any
 
 import pydantic
 
-from api import sources
+from api.jobs import sources
+from api.jobs.orders import NormalizedOrder, normalize
 from api.models import MosaicInputs
-from api.orders import NormalizedOrder, normalize
 from api.settings import Settings
 from engine.contract import METHODS, RESOLUTIONS
 from engine.errors import EngineError, InvalidParameter
@@ -111,7 +111,7 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _checked_order(args: argparse.Namespace, settings: Settings) -> NormalizedOrder:
-    """The order of ``l3a build``, through the service's own validation (`api.orders`).
+    """The order of ``l3a build``, through the service's own validation (`api.jobs.orders`).
 
     The service's limits hold here too (an order it would refuse is not built either:
     ``L3A_MAX_AREA_KM2`` sets the area), but the user may name any catalogue: a preset, a

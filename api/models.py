@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.jobs import JobStatus
+from api.jobs.store import JobStatus
 from catalog.model import BAND_ID
 from engine.contract import DEFAULT_BANDS, DEFAULT_METHOD, METHODS, RESOLUTIONS, order_bands
 from engine.errors import InvalidParameter

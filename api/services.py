@@ -18,10 +18,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 
-from api.jobs import JobStore
+from api.jobs.store import JobStore
+from api.jobs.worker import WorkerPool
 from api.problems import Unauthorized
 from api.settings import Settings
-from api.worker import WorkerPool
 
 
 @dataclass(frozen=True)

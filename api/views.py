@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from api.jobs import Job, JobStatus
+from api.jobs.store import Job, JobStatus
 from api.models import Link, StatusInfo
 
 PROCESS_ID = "mosaic"

@@ -49,7 +49,7 @@ def locate_source(source: str) -> SourceLocation:
     """Tell what a source string is: a preset name, an http(s) STAC API URL or a local file.
 
     The catalogue's own view of a source, for any caller; which names a service's clients
-    may use, and what they stand for, is `api.sources.resolve`'s business.
+    may use, and what they stand for, is `api.jobs.sources.resolve`'s business.
 
     Raises:
         UnknownSource: none of these (a path that does not exist is unknown too).

@@ -26,7 +26,6 @@ import numpy.typing as npt
 from scipy import ndimage
 
 from engine.compiled import inputs, kernel, outputs, types
-from engine.errors import InvalidParameter
 
 F32 = npt.NDArray[np.float32]
 Mask = npt.NDArray[np.bool_] | npt.NDArray[np.uint8]
@@ -56,16 +55,16 @@ def coarse_factor(resolution: float) -> int:
         240 / resolution: 24 at 10 m, 12 at 20 m, 4 at 60 m.
 
     Raises:
-        InvalidParameter: when 240 m is not a whole number of pixels.
+        ValueError: when 240 m is not a whole number of pixels.
 
     """
     if not resolution > 0:
-        raise InvalidParameter("resolution", f"{resolution} m is not positive")
+        raise ValueError(f"resolution: {resolution} m is not positive")
     factor = COARSE_CELL_M / resolution
     rounded = round(factor)
     if rounded < 1 or abs(factor - rounded) > 1e-9:
-        raise InvalidParameter(
-            "resolution", f"{resolution} m does not divide the {COARSE_CELL_M} m cloud cells"
+        raise ValueError(
+            f"resolution: {resolution} m does not divide the {COARSE_CELL_M} m cloud cells"
         )
     return int(rounded)
 
@@ -118,10 +117,10 @@ def coarse_class_fraction(classes: npt.NDArray[np.uint8], factor: int, cloud: in
 
     """
     if factor < 1:
-        raise InvalidParameter("factor", f"{factor} is not a positive number of pixels")
+        raise ValueError(f"factor: {factor} is not a positive number of pixels")
     ny, nx = classes.shape[-2:]
     if ny == 0 or nx == 0:
-        raise InvalidParameter("cloud", "the mask is empty")
+        raise ValueError("cloud: the mask is empty")
     codes = np.ascontiguousarray(classes, dtype=np.uint8).reshape(-1, ny, nx)
     out = np.empty((codes.shape[0], -(-ny // factor), -(-nx // factor)), dtype=np.float32)
     _fractions(codes, factor, cloud, nodata, out)
@@ -151,7 +150,7 @@ def coarse_cloud_fraction(cloud: Mask, valid: Mask | None, factor: int) -> F32:
     if valid is not None:
         valid_b = np.asarray(valid).astype(np.bool_, copy=False)
         if valid_b.shape != codes.shape:
-            raise InvalidParameter("valid", f"shape {valid_b.shape} is not {codes.shape}")
+            raise ValueError(f"valid: shape {valid_b.shape} is not {codes.shape}")
         codes[~valid_b] = 2
     return coarse_class_fraction(codes, factor, cloud=1, nodata=2)
 
@@ -176,7 +175,7 @@ def blurred_cloud_fields(fraction: F32) -> tuple[F32, F32]:
     """
     frac = np.asarray(fraction)
     if frac.ndim != 3:
-        raise InvalidParameter("fraction", f"expected (T, Yc, Xc), got shape {frac.shape}")
+        raise ValueError(f"fraction: expected (T, Yc, Xc), got shape {frac.shape}")
     binary = (frac >= CLOUD_FRACTION_THRESHOLD).astype(np.float32)
     fields: list[F32] = []
     for sigma in (SIGMA_SMALL, SIGMA_LARGE):
@@ -306,12 +305,12 @@ def cloud_weight_block(
 
     """
     if gs.shape != gl.shape or gs.ndim != 3:
-        raise InvalidParameter("gs", f"shapes {gs.shape} and {gl.shape} differ or are not 3-D")
+        raise ValueError(f"gs: shapes {gs.shape} and {gl.shape} differ or are not 3-D")
     ny, nx = int(shape[0]), int(shape[1])
     n_t, n_yc, n_xc = gs.shape
     weight = np.empty((n_t, ny, nx), dtype=np.float32)
     if cloud_here is not None and cloud_here.shape != weight.shape:
-        raise InvalidParameter("cloud_here", f"shape {cloud_here.shape} is not {weight.shape}")
+        raise ValueError(f"cloud_here: shape {cloud_here.shape} is not {weight.shape}")
     r_lo, r_hi, r_f = _lerp_axis(n_yc, y0, ny, factor)
     c_lo, c_hi, c_f = _lerp_axis(n_xc, x0, nx, factor)
     # Only the coarse cells the block interpolates from: a block of a 110 km order needs a few
@@ -349,7 +348,7 @@ def cloud_weight(cloud: Mask, valid: Mask | None, resolution: float) -> F32:
     """
     cloud_b = np.asarray(cloud).astype(np.bool_, copy=False)
     if cloud_b.ndim != 3:
-        raise InvalidParameter("cloud", f"expected (T, Y, X), got shape {cloud_b.shape}")
+        raise ValueError(f"cloud: expected (T, Y, X), got shape {cloud_b.shape}")
     factor = coarse_factor(resolution)
     gs, gl = blurred_cloud_fields(coarse_cloud_fraction(cloud_b, valid, factor))
     ny, nx = cloud_b.shape[-2:]

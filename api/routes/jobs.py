@@ -12,7 +12,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.jobs import Job, JobStatus, failed_on_the_server
+from api.jobs.publish import remove_product
+from api.jobs.store import Job, JobStatus, failed_on_the_server
 from api.models import JobList, StatusInfo
 from api.problems import (
     PROBLEM_RESPONSE,
@@ -21,9 +22,8 @@ from api.problems import (
     NoSuchJob,
     ResultNotReady,
 )
-from api.publish import remove_product
 from api.services import BaseUrl, ServicesDep, require_api_key
-from api.tiles_deps import product_catalogue
+from api.tiles.deps import product_catalogue
 from api.views import page_links, results, status_info
 
 router = APIRouter(tags=["Jobs"])

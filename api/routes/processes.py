@@ -22,7 +22,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Response
 
-from api.jobs import QueueIsFull
+from api.jobs.orders import normalize
+from api.jobs.store import QueueIsFull
 from api.models import (
     Execute,
     Link,
@@ -32,7 +33,6 @@ from api.models import (
     ProcessSummary,
     StatusInfo,
 )
-from api.orders import normalize
 from api.problems import PROBLEM_RESPONSE, NoSuchProcess, QueueFull
 from api.services import BaseUrl, ServicesDep, require_api_key
 from api.views import COG, GEOJSON, JSON, OGC_REL, PROCESS_ID, status_info

@@ -16,8 +16,8 @@ from api.models import Link
 from api.problems import PROBLEM_RESPONSE, NotFound
 from api.routes.jobs import MAX_OFFSET
 from api.services import BaseUrl, Services, ServicesDep
-from api.tiles_deps import product_catalogue
-from api.tiles_products import Product
+from api.tiles.deps import product_catalogue
+from api.tiles.products import Product
 from api.views import COG, GEOJSON, page_links, public_item
 
 router = APIRouter(tags=["Products"])

@@ -14,7 +14,7 @@ This package owns the routes STAC clients (pystac-client, QGIS, stac-browser...)
 
 The items are the products' items as ``GET /products/{id}`` serves them (`api.views`), with
 their collection. The conformance classes are listed in `api.routes.landing` (one list).
-Products are read through the app's `api.tiles_products.ProductCatalogue`, found through the
+Products are read through the app's `api.tiles.products.ProductCatalogue`, found through the
 job store (successful jobs): there is no separate index to keep in step.
 """
 

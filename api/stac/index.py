@@ -1,7 +1,7 @@
 """The products as STAC: which there are, which match a search, and their collections.
 
 Products are the successful jobs of the job store whose folder the app's
-`api.tiles_products.ProductCatalogue` can read (one ``stat`` per product when its item is
+`api.tiles.products.ProductCatalogue` can read (one ``stat`` per product when its item is
 cached). They are listed newest first by (finished, id), a key that a paging token carries:
 a product finished after a search started comes before its pages, so following ``next``
 links never repeats nor skips one.
@@ -18,10 +18,10 @@ from typing import Any
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 
-from api.jobs import JobStore
+from api.jobs.store import JobStore
 from api.problems import NotFound
 from api.stac.params import Search, SortKey, item_interval
-from api.tiles_products import Product, ProductCatalogue
+from api.tiles.products import Product, ProductCatalogue
 from api.views import collection_id
 from catalog.normalize import item_bbox
 from engine.contract import METHODS

@@ -24,7 +24,7 @@ from api.stac.index import (
     extent,
     page,
 )
-from api.tiles_deps import product_catalogue
+from api.tiles.deps import product_catalogue
 from api.viewer import index_page
 from api.views import GEOJSON, JSON, OGC_REL, public_item
 from api.views import collection_id as collection_of

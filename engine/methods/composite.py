@@ -22,7 +22,6 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.contract import COMPOSITE_DATE_NODATA, METHODS, QUALITY, QualityLayer
-from engine.errors import InvalidParameter
 from engine.methods.base import F32, Observations, Reduction, dn_to_reflectance
 from engine.methods.indices import (
     BLUE,
@@ -261,13 +260,14 @@ class Composite:
             ``obs.bands`` (NaN nodata) and the quality layers of :attr:`quality`.
 
         Raises:
-            InvalidParameter: a band the indices need was not loaded.
+            ValueError: a band the indices need was not loaded (the pipeline loads
+                `extra_bands`: a bug, not a bad order).
 
         """
         missing = [b for b in INDEX_BANDS if b not in obs.bands]
         if missing:
-            raise InvalidParameter(
-                "bands", f"the composite needs the bands {', '.join(missing)} to be loaded"
+            raise ValueError(
+                f"bands: the composite needs the bands {', '.join(missing)} to be loaded"
             )
         t_count = obs.dn.shape[0]
         spatial = obs.shape

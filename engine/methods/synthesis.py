@@ -20,7 +20,6 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.contract import METHODS, QUALITY, QualityLayer
-from engine.errors import InvalidParameter
 from engine.methods.base import (
     F32,
     ObsClass,
@@ -95,11 +94,11 @@ def date_weight(days: npt.ArrayLike, half_window: float) -> F32:
         float32 (T,) in {0} or [W_MIN_DATE, 1].
 
     Raises:
-        InvalidParameter: when H is not positive.
+        ValueError: when H is not positive.
 
     """
     if not half_window > 0:
-        raise InvalidParameter("half_window_days", f"{half_window} is not positive")
+        raise ValueError(f"half_window_days: {half_window} is not positive")
     distance = np.abs(np.asarray(days, dtype=np.float64))
     weight = 1.0 - np.minimum(distance / half_window, 1.0) * (1.0 - W_MIN_DATE)
     # NaN days (unknown dates) fail the comparison too: such observations are not used.
@@ -110,10 +109,10 @@ def date_weight(days: npt.ArrayLike, half_window: float) -> F32:
 def _check(obs: Observations) -> None:
     """Reject inconsistent shapes up front rather than fail deep inside numpy."""
     if obs.dn.ndim != 4:
-        raise InvalidParameter("observations", f"dn must be (T, B, Y, X), not {obs.dn.shape}")
+        raise ValueError(f"observations: dn must be (T, B, Y, X), not {obs.dn.shape}")
     n_t, n_b, ny, nx = obs.dn.shape
     if len(obs.bands) != n_b or n_b == 0:
-        raise InvalidParameter("observations", f"{len(obs.bands)} band names for {n_b} bands")
+        raise ValueError(f"observations: {len(obs.bands)} band names for {n_b} bands")
     expected = {
         "scale": (obs.scale.shape, (n_t, n_b)),
         "offset": (obs.offset.shape, (n_t, n_b)),
@@ -126,7 +125,7 @@ def _check(obs: Observations) -> None:
         expected["cloud_weight"] = (obs.cloud_weight.shape, (n_t, ny, nx))
     for name, (got, want) in expected.items():
         if tuple(got) != want:
-            raise InvalidParameter("observations", f"{name} has shape {got}, expected {want}")
+            raise ValueError(f"observations: {name} has shape {got}, expected {want}")
 
 
 class Synthesis:
@@ -157,7 +156,7 @@ class Synthesis:
 
     def __init__(self, half_window_days: float) -> None:
         if not half_window_days > 0:
-            raise InvalidParameter("half_window_days", f"{half_window_days} is not positive")
+            raise ValueError(f"half_window_days: {half_window_days} is not positive")
         self.half_window_days = float(half_window_days)
 
     def __repr__(self) -> str:

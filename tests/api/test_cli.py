@@ -82,7 +82,7 @@ def test_verbose_build_says_what_it_read(small_demo: Path, tmp_path: Path) -> No
 def test_a_build_does_not_import_the_web_stack_nor_the_cluster_client() -> None:
     # What `l3a build` imports: the command line, the catalogue search and the engine. A
     # local build has no use for dask.distributed (a third of a second of import).
-    code = ("import sys, json; import api.cli, api.orders, catalog.search, engine.pipeline; "
+    code = ("import sys, json; import api.cli, api.jobs.orders, catalog.search, engine.pipeline; "
             "print(json.dumps(sorted(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, check=True)
@@ -131,7 +131,7 @@ def test_search_lists_the_demo_items_as_json(small_demo: Path, tmp_path: Path) -
         (["--cloud-mask", "maja"], "cloud_mask: maja masks are not in this source"),
         # The demo is Sen2Cor's: refused before any search.
         (["--source", "demo", "--cloud-mask", "maja+cnn"], "--cloud-mask: maja"),
-        # The API's one validation (api.orders.normalize): what the demo lacks, a CRS that
+        # The API's one validation (api.jobs.orders.normalize): what the demo lacks, a CRS that
         # is no grid in metres.
         (["--source", "demo", "--bands", "red,coastal"], "--bands: source 'demo' has no coastal"),
         (["--crs", "4326"], "--crs: EPSG:4326 is not a projected CRS in metres"),

@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
+from api.jobs.orders import NormalizedOrder, normalize
+from api.jobs.sources import Source
 from api.models import MosaicInputs
-from api.orders import NormalizedOrder, normalize
 from api.settings import Settings
-from api.sources import Source
 from catalog.model import MaskFlavour
 from catalog.presets import PRESETS
 from engine.errors import InvalidParameter

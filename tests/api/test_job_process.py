@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from api.job_process import build_in_process
+from api.jobs.process import build_in_process
 from catalog.demo import DEMO_BBOX, DEMO_EPSG, DEMO_PERIOD, demo_grid, write_demo
 from catalog.model import NormalizedItem
 from catalog.search import search

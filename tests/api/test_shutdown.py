@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from api.job_process import CANCEL_GRACE_S
+from api.jobs.process import CANCEL_GRACE_S
 from tests.api.support import EXECUTE, Server, order, small_bbox, wait_running
 
 

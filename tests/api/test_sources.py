@@ -1,4 +1,4 @@
-"""`api.sources.resolve`: the one place an order's catalogue name is checked and resolved."""
+"""`api.jobs.sources.resolve`: the one place an order's catalogue name is checked and resolved."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from api.jobs.sources import DEMO, Source, resolve
 from api.settings import Settings
-from api.sources import DEMO, Source, resolve
 from catalog.model import MaskFlavour
 from engine.errors import InvalidParameter
 

@@ -20,6 +20,7 @@ from pystac_client.conformance import ConformanceClasses
 from api.routes.landing import CONFORMANCE
 from api.stac.routes import prefers_json
 from tests.api.support import EXECUTE, Server, assert_problem, order, small_bbox, wait_final
+from tests.data import STAC_SCHEMAS
 from tests.stac_schemas import catalog_errors, collection_errors, item_errors
 
 JULY = "2024-07-01T00:00:00Z/2024-07-31T23:59:59Z"
@@ -278,3 +279,26 @@ def test_an_item_is_found_in_its_collection_only(client: httpx.Client,
     pid = products["c"]["id"]
     assert client.get(f"/collections/l3a-composite/items/{pid}").status_code == 200
     assert_problem(client.get(f"/collections/l3a-synthesis/items/{pid}"), 404, "item_id")
+
+
+def test_stac_validator_finds_the_served_items_and_collections_valid(
+        stac_server: Server, products: dict[str, dict[str, Any]]) -> None:
+    # stac-validator, as a user would run it on the service's URLs, with the offline schemas
+    # (its schema map sends every schema URL, and every $ref inside one, to a local file).
+    from stac_validator.stac_validator import StacValidate
+
+    schema_map = {url: str(STAC_SCHEMAS / path) for url, path in (
+        line.split("\t") for line in (STAC_SCHEMAS / "map.tsv").read_text().splitlines()
+        if line.strip())}
+    urls = [f"{stac_server.url}/products/{item['id']}" for item in products.values()]
+    urls += [f"{stac_server.url}/collections/{c}" for c in ("l3a-synthesis", "l3a-composite")]
+    for url in urls:
+        validator = StacValidate(url, schema_map=schema_map)
+        assert validator.run(), (url, validator.message)
+        (report,) = validator.message
+        assert report["valid_stac"] is True
+        # The item declares its extensions (projection, raster, eo, classification...) and
+        # each was checked, from its offline copy, not only the core schema.
+        declared = httpx.get(url).json().get("stac_extensions", [])
+        assert {schema_map[u] for u in declared} <= set(report["schema"]), report["schema"]
+        assert len(report["schema"]) == len(declared) + 1

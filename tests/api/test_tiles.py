@@ -29,9 +29,9 @@ from schemathesis.core.result import Ok
 from api.app import create_app
 from api.problems import NotFound
 from api.settings import Settings
-from api.tiles_products import ProductCatalogue
-from api.tiles_reader import ProductReader
-from api.tiles_styles import PRESETS, REFLECTANCE, Stretch, stretch_range
+from api.tiles.products import ProductCatalogue
+from api.tiles.reader import ProductReader
+from api.tiles.styles import PRESETS, REFLECTANCE, Stretch, stretch_range
 from api.views import tilejson_url
 from catalog.demo import DEMO_BBOX, DEMO_PERIOD, ensure_demo
 from catalog.model import BAND_ID
@@ -202,7 +202,7 @@ def test_tilejson_bounds_are_the_products(tiles: Tiles, product_id: str) -> None
 
 
 def test_tilejson_is_standard_tilejson_3(tiles: Tiles) -> None:
-    from api.tiles_responses import TILEJSON_FIELDS
+    from api.tiles.responses import TILEJSON_FIELDS
 
     default = tiles.get(tilejson_url("", "syn"))
     document = default.json()

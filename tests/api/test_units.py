@@ -8,11 +8,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.jobs import FINAL, MAX_ATTEMPTS, JobStatus, JobStore, QueueIsFull
+from api.jobs.orders import normalize
+from api.jobs.store import FINAL, MAX_ATTEMPTS, JobStatus, JobStore, QueueIsFull
+from api.jobs.worker import ProgressWriter
 from api.models import MosaicInputs
-from api.orders import normalize
 from api.settings import Settings
-from api.worker import ProgressWriter
 from engine.errors import InvalidParameter
 
 BBOX = [1.30, 43.70, 1.336, 43.726]
@@ -129,7 +129,7 @@ def test_progress_writes_are_throttled() -> None:
 
 
 def test_failures_of_the_service_are_told_from_failures_of_the_order() -> None:
-    from api.jobs import failed_on_the_server
+    from api.jobs.store import failed_on_the_server
 
     assert failed_on_the_server("internal error (KeyError); it was logged")
     assert failed_on_the_server("catalogue error: cannot reach http://127.0.0.1:9/stac")

@@ -115,8 +115,9 @@ def test_declares_the_method_interface() -> None:
 
 @pytest.mark.parametrize("half_window", [0.0, -3.0, float("nan")])
 def test_rejects_a_half_window_that_is_not_positive(half_window: float) -> None:
-    with pytest.raises(InvalidParameter):
+    with pytest.raises(ValueError) as raised:
         Synthesis(half_window_days=half_window)
+    assert not isinstance(raised.value, InvalidParameter)  # a bug, not a 422
 
 
 def test_outputs_have_the_declared_dtypes_and_shapes() -> None:

@@ -24,8 +24,8 @@ from titiler.core.dependencies import PartFeatureParams
 from titiler.core.errors import BadRequestError, TileNotFoundError
 
 from api.problems import NotFound
-from api.tiles_deps import ProductDep, StyleDep
-from api.tiles_products import Product
+from api.tiles.deps import ProductDep, StyleDep
+from api.tiles.products import Product
 from catalog.normalize import coordinates
 
 #: Largest side of an image a request may ask for, pixels. titiler bounds none of its size

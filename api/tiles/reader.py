@@ -15,7 +15,7 @@ from typing import Any
 import attr
 from rio_tiler.io import STACReader
 
-from api.tiles_products import Product
+from api.tiles.products import Product
 
 #: What STACReader's ``__attrs_post_init__`` computes from the item.
 _GRID_ATTRIBUTES = ("assets", "height", "width", "bounds", "transform", "crs", "minzoom",

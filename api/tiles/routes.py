@@ -1,7 +1,7 @@
 """Tiles of every product through TiTiler: ``/products/{product_id}/tiles/...``.
 
 One `MultiBaseTilerFactory` serves all products. Its *path dependency* maps the product id
-of the URL to the product's local ``item.json`` (`api.tiles_products`: looked up in a scan
+of the URL to the product's local ``item.json`` (`api.tiles.products`: looked up in a scan
 of the products directory, never joined from client input), and rio-tiler's `STACReader`
 reads the product's COGs as the item's assets. titiler's default ``?url=`` dependency is not
 mounted anywhere in the service.
@@ -19,7 +19,7 @@ another morecantile TileMatrixSet):
 
 Every image endpoint draws a *layer* (``?layer=rgb|falsecolor|<band>|date|count|weight|flag|
 method|medoid_distance|scl``; default true colour) with a stretch taken from the product's own
-statistics (`api.tiles_styles`); ``rescale``, ``colormap_name``, ``colormap``,
+statistics (`api.tiles.styles`); ``rescale``, ``colormap_name``, ``colormap``,
 ``color_formula`` and ``algorithm`` are titiler's and override the preset.
 """
 
@@ -34,9 +34,9 @@ from titiler.core.factory import MultiBaseTilerFactory
 from titiler.core.resources.enums import ImageType
 from titiler.core.utils import render_image
 
-from api import tiles_errors
 from api.settings import Settings
-from api.tiles_deps import (
+from api.tiles import errors as tile_errors
+from api.tiles.deps import (
     CATALOGUE_STATE,
     LayerDatasetParams,
     LayerParams,
@@ -47,11 +47,11 @@ from api.tiles_deps import (
     layer_colormap,
     layer_range,
 )
-from api.tiles_guards import BoundedPartParams, check_feature, check_request, checked_algorithm
-from api.tiles_products import ProductCatalogue
-from api.tiles_reader import ProductReader
-from api.tiles_responses import StandardTileJSON
-from api.tiles_styles import available, default_preset, legend
+from api.tiles.guards import BoundedPartParams, check_feature, check_request, checked_algorithm
+from api.tiles.products import ProductCatalogue
+from api.tiles.reader import ProductReader
+from api.tiles.responses import StandardTileJSON
+from api.tiles.styles import available, default_preset, legend
 
 #: Mount point of the tiler; `api.views.tilejson_url` builds links that match it.
 PREFIX = "/products/{product_id}/tiles"
@@ -71,7 +71,7 @@ def register_tiles(app: FastAPI, settings: Settings) -> None:
                        dependencies=[Depends(check_request), Depends(check_feature)])
     app.include_router(layers_router(), prefix=PREFIX, tags=["Tiles"])
     app.add_middleware(StandardTileJSON)
-    tiles_errors.install(app)
+    tile_errors.install(app)
 
 
 @define(kw_only=True)
@@ -96,7 +96,7 @@ class ProductTilerFactory(MultiBaseTilerFactory):
 
 
 def tiler_factory(public_url: str | None = None) -> MultiBaseTilerFactory:
-    """Return titiler's multi-asset factory wired to l3a products (see `api.tiles_deps`)."""
+    """Return titiler's multi-asset factory wired to l3a products (see `api.tiles.deps`)."""
     return ProductTilerFactory(
         public_url=public_url,
         # rio-tiler's STACReader (grid memoised): the item ProductReaderParams hands it has

@@ -168,7 +168,7 @@ def _reader_item(item: Mapping[str, Any], files: Mapping[str, Path]) -> pystac.I
     """Return the pystac item STACReader reads: only the assets with a file, hrefs absolute.
 
     ``raster:bands`` is dropped from this copy: rio-tiler would otherwise warn on every read
-    that it carries no statistics. The rendering statistics are ours (`api.tiles_styles`).
+    that it carries no statistics. The rendering statistics are ours (`api.tiles.styles`).
     """
     stac = copy.deepcopy(dict(item))
     stac["links"] = []

@@ -24,7 +24,7 @@ import numpy as np
 from rio_tiler.colormap import cmap
 from rio_tiler.types import ColorMapType
 
-from api.tiles_products import Product
+from api.tiles.products import Product
 from catalog.model import BAND_ID
 from engine.contract import QUALITY
 

@@ -2,7 +2,7 @@
 
 ``settings.workers`` threads (default 1) take accepted jobs in order and run
 ``search -> build_product -> publish`` for each; the build itself runs in a child process
-(`api.job_process`), so that computing never starves the threads answering HTTP. The pool
+(`api.jobs.process`), so that computing never starves the threads answering HTTP. The pool
 holds no state that matters: the job store does. A job whose thread dies with the process is
 re-queued from the store at the next start (`JobStore.recover`).
 
@@ -21,10 +21,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from api import sources
-from api.jobs import CATALOGUE_FAILURE, INTERNAL_FAILURE, JobStatus, JobStore, now
-from api.orders import NormalizedOrder
-from api.publish import publish, remove_product, staging_dir
+from api.jobs import sources
+from api.jobs.orders import NormalizedOrder
+from api.jobs.publish import publish, remove_product, staging_dir
+from api.jobs.store import CATALOGUE_FAILURE, INTERNAL_FAILURE, JobStatus, JobStore, now
 from api.settings import Settings
 from catalog.errors import CatalogError
 from engine.errors import Cancelled, EngineError, NoObservations
@@ -139,14 +139,14 @@ class WorkerPool:
 
     def _build(self, job_id: str, order: NormalizedOrder, staging: Path,
                cancel: threading.Event) -> None:
-        from api.job_process import build_in_process
+        from api.jobs.process import build_in_process
         from catalog.search import search
 
         progress = ProgressWriter(self.store, job_id)
         progress.percent(1, f"searching {order.source}")
         engine_order = order.engine_order()
         start, end = engine_order.period.search_interval()
-        # The stored order's source was checked when it was ordered (`api.orders.normalize`).
+        # The stored order's source was checked when it was ordered (`api.jobs.orders.normalize`).
         source = sources.resolve(order.source, self.settings, local_user=True)
         items = search(source.searchable(self.settings.data_dir), order.bbox, start, end,
                        max_cloud=order.max_cloud)

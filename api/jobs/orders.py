@@ -13,7 +13,7 @@ spelled canonically (``CNN+scl`` is ``scl+cnn``; ``auto`` stays ``auto``: what i
 is the engine's to settle, and the product's item records the chain it used).
 
 The ``cloud_mask`` is checked against the source's mask flavour when the source says it before
-any search (`api.sources.Source.flavour`: ``maja`` on the Sen2Cor demo is refused at once);
+any search (`api.jobs.sources.Source.flavour`: ``maja`` on the Sen2Cor demo is refused at once);
 for a STAC API URL or an item file the engine checks it against the items at plan time, and
 the job fails with a message naming ``cloud_mask``.
 """
@@ -29,10 +29,10 @@ from typing import Any
 import shapely
 from pyproj import Transformer
 
-from api import sources
+from api.jobs import sources
+from api.jobs.sources import Source
 from api.models import MosaicInputs, Polygon
 from api.settings import Settings
-from api.sources import Source
 from engine.contract import Order
 from engine.errors import InvalidParameter
 from engine.grid import output_grid
@@ -101,7 +101,7 @@ def normalize(inputs: MosaicInputs, settings: Settings, today: date | None = Non
     """Check ``inputs`` against the domain and settle them in canonical form.
 
     The one validation of an order: the API's, and ``l3a build``'s with ``local_user`` (which
-    may name any catalogue, `api.sources.resolve`).
+    may name any catalogue, `api.jobs.sources.resolve`).
 
     Raises:
         InvalidParameter: naming the input at fault.

@@ -33,9 +33,9 @@ from titiler.core.dependencies import (
 from titiler.core.errors import BadRequestError
 
 from api.problems import NotFound
-from api.tiles_products import Product, ProductCatalogue
-from api.tiles_reader import ProductReader
-from api.tiles_styles import (
+from api.tiles.products import Product, ProductCatalogue
+from api.tiles.reader import ProductReader
+from api.tiles.styles import (
     STATS_MAX_SIZE,
     LayerName,
     Preset,
@@ -45,7 +45,7 @@ from api.tiles_styles import (
     value_range,
 )
 
-#: Where `api.tiles.register_tiles` keeps the app's `ProductCatalogue`.
+#: Where `api.tiles.routes.register_tiles` keeps the app's `ProductCatalogue`.
 CATALOGUE_STATE = "l3a_tile_products"
 
 
@@ -109,7 +109,7 @@ def item_path(product: ProductDep) -> str:
 class ProductReaderParams(DefaultDependency):
     """Reader options: the parsed item (absolute hrefs) and the product (its memo).
 
-    So no JSON is read and no grid is recomputed per request (`api.tiles_reader`).
+    So no JSON is read and no grid is recomputed per request (`api.tiles.reader`).
     """
 
     def __init__(self, product: ProductDep) -> None:
