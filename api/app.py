@@ -28,7 +28,7 @@ from api.jobs.publish import clean_staging
 from api.jobs.sources import DEMO, Source
 from api.jobs.store import JobStore
 from api.jobs.worker import WorkerPool
-from api.routes import jobs, landing, processes, products
+from api.routes import jobs, landing, preview, processes, products
 from api.services import Services
 from api.settings import Settings
 from api.stac import router as stac_router
@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     problems.install(app)
-    for module in (landing, processes, jobs, products):
+    for module in (landing, processes, jobs, products, preview):
         app.include_router(module.router)
     app.include_router(stac_router)  # GET / (STAC landing page, or the viewer for browsers)
     _mount_viewer_and_tiles(app, settings)

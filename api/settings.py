@@ -85,10 +85,38 @@ class Settings(BaseSettings):
         "service but not of the machine, and orders are answered much faster while jobs "
         "write to the same disk.",
     )
+    basemap_url: str = Field(
+        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="XYZ tile URL of the web page's basemap ({z}/{x}/{y}, optionally {s}), "
+        "loaded by the users' browsers; empty: no online basemap. Without one, or when its "
+        "tiles fail to load (offline), the page draws Natural Earth's countries and their "
+        "names from files the service ships.",
+    )
+    basemap_attribution: str = Field(
+        default="&copy; OpenStreetMap contributors",
+        description="Attribution shown on the map under the basemap's tiles (HTML), as the "
+        "tiles' provider requires.",
+    )
     public_url: str | None = Field(
         default=None,
         description="Base URL of the service as clients see it (behind a proxy), for the "
         "absolute links of jobs and products; unset: taken from each request.",
+    )
+    preview_min_zoom: int = Field(
+        default=11, ge=6, le=18,
+        description="Lowest zoom of the preview tiles (/preview): below it a tile would read "
+        "more scenes than a web map waits for, and is answered 204 with an X-L3A-Preview "
+        "header saying why.",
+    )
+    preview_cache_tiles: int = Field(
+        default=512, ge=0, le=100_000,
+        description="Rendered preview tiles kept in memory (about 100 kB each), keyed by the "
+        "catalogue's items, the parameters and the tile; 0: none kept.",
+    )
+    preview_search_ttl_s: float = Field(
+        default=600.0, ge=0,
+        description="Seconds a preview keeps a catalogue search (per period and area) before "
+        "asking the catalogue again: new scenes appear in previews after at most this long.",
     )
 
     @property

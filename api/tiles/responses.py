@@ -51,7 +51,9 @@ class StandardTileJSON:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on; rewrite its answer if it is a TileJSON document."""
-        if scope["type"] == "http" and scope["path"].endswith("/tilejson.json"):
+        # The products' tiles only: the preview's TileJSON is the service's own.
+        if (scope["type"] == "http" and scope["path"].startswith("/products/")
+                and scope["path"].endswith("/tilejson.json")):
             await self._tilejson(scope, receive, send)
         else:
             await self.app(scope, receive, send)

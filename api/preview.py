@@ -1,0 +1,263 @@
+"""Preview tiles served without an order: searches and rendered tiles kept, bounded.
+
+The science is `engine.preview` (a tile computed with the engine's own methods); this module
+finds the tile's scenes, keeps what is worth keeping, and draws the layers as the products'
+tiles are drawn (`api.tiles.styles`):
+
+- a search per period and area (the tile's ancestor at the preview's minimum zoom, so a map
+  view's tiles share one), kept ``L3A_PREVIEW_SEARCH_TTL_S`` seconds;
+- rendered tiles in a bounded LRU keyed by the scenes the tile was made of (their ids, dates
+  and files: the catalogue's state), the parameters and the tile;
+- at most one tile computed per core at once: a map asks for a dozen tiles together, and
+  the service's other requests must still be answered.
+
+The engine is imported on the first preview, not at start-up: a service whose users never
+preview does not load dask and numba's kernels (`tests/engine/test_contract.py`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from api.jobs import sources
+from api.settings import Settings
+from api.tiles.styles import PRESETS, REFLECTANCE, Preset, Stretch, legend
+from engine.contract import METHODS, QUALITY
+from engine.errors import InvalidParameter
+from engine.period import Period
+
+if TYPE_CHECKING:
+    from catalog.model import NormalizedItem
+    from engine.preview import Tile
+
+Format = Literal["png", "webp"]
+MEDIA = {"png": "image/png", "webp": "image/webp"}
+#: Reflectance is drawn as the products' ``rgb`` layers are: DN of scale 1e-4.
+REFLECTANCE_DN = 10_000.0
+#: Searches kept at most (one per period and area): a client roaming the world must not grow
+#: the service's memory for the searches' time to live.
+MAX_SEARCHES = 256
+#: Fixed stretches of the preview (a product's come from its own statistics, which a preview
+#: does not have): reflectance x 10000 from 0 to 0.3, medoid distances 0 to 0.1.
+REFLECTANCE_RANGE = (0.0, 3000.0)
+DISTANCE_RANGE = (0.0, 0.1)
+
+
+@dataclass(frozen=True)
+class PreviewRequest:
+    """What a preview tile shows: checked parameters, hashable for the caches."""
+
+    period: Period
+    method: str
+    layer: str
+    cloud_mask: str
+    size: int
+    fmt: Format
+
+    @property
+    def preset(self) -> Preset:
+        """The layer, drawn as the products' layer of the same name."""
+        return PRESETS[self.layer]
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        """The reflectance bands the engine computes: the layer's, or red for a quality one."""
+        bands = tuple(a for a in self.preset.assets if a in REFLECTANCE)
+        return bands or ("red",)
+
+
+def check_request(period: Period, method: str, layer: str, cloud_mask: str, size: int,
+                  fmt: str) -> PreviewRequest:
+    """The parameters of a preview, or the input at fault.
+
+    Raises:
+        InvalidParameter: naming ``method``, ``layer``, ``tilesize`` or ``format``.
+
+    """
+    if method not in METHODS:
+        raise InvalidParameter("method", f"{method!r} is not one of {', '.join(METHODS)}")
+    if layer not in PRESETS:
+        raise InvalidParameter("layer", f"{layer!r} is not one of {', '.join(PRESETS)}")
+    quality = {q.key for q in QUALITY[method]}
+    missing = [a for a in PRESETS[layer].assets if a not in REFLECTANCE and a not in quality]
+    if missing:
+        raise InvalidParameter("layer", f"{layer!r} is not a layer of the {method}: choose "
+                               f"a band, rgb, falsecolor or one of {', '.join(sorted(quality))}")
+    if size not in (256, 512):
+        raise InvalidParameter("tilesize", f"{size} is not 256 or 512")
+    if fmt not in MEDIA:
+        raise InvalidParameter("format", f"{fmt!r} is not one of {', '.join(MEDIA)}")
+    return PreviewRequest(period, method, layer, cloud_mask, size, fmt)  # type: ignore[arg-type]
+
+
+class BelowMinZoom(Exception):
+    """A tile below the preview's minimum zoom: answered 204, with the reason."""
+
+
+class NothingHere(Exception):
+    """No scene of the period over the tile: answered 204, with the reason."""
+
+
+class PreviewService:
+    """The searches and tiles of the previews of one running service."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._searches: dict[tuple[Any, ...], tuple[float, list[NormalizedItem]]] = {}
+        self._tiles: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+        self._computing = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
+        self.computed = 0  # tiles computed since start (the cache's misses)
+
+    def tile(self, request: PreviewRequest, z: int, x: int, y: int) -> bytes:
+        """The rendered tile.
+
+        Raises:
+            BelowMinZoom: ``z`` below the preview's minimum zoom.
+            NothingHere: no scene of the period over the tile.
+            InvalidParameter: a parameter the catalogue's scenes cannot serve.
+
+        """
+        from engine.preview import Tile
+
+        if z < self.settings.preview_min_zoom:
+            raise BelowMinZoom(f"zoom {z} is below the preview's minimum zoom "
+                               f"{self.settings.preview_min_zoom}: zoom in")
+        tile = Tile(z, x, y, request.size)
+        items = self._items(request.period, tile)
+        if not items:
+            raise NothingHere(f"no scene of {request.period.label} over this tile")
+        key = (_state(items), request, z, x, y)
+        with self._lock:
+            if key in self._tiles:
+                self._tiles.move_to_end(key)
+                return self._tiles[key]
+        with self._computing:
+            image = self._render(request, items, tile)
+        with self._lock:
+            self.computed += 1
+            if self.settings.preview_cache_tiles > 0:
+                self._tiles[key] = image
+                while len(self._tiles) > self.settings.preview_cache_tiles:
+                    self._tiles.popitem(last=False)
+        return image
+
+    @property
+    def cached_tiles(self) -> int:
+        """Rendered tiles kept now."""
+        return len(self._tiles)
+
+    def _items(self, period: Period, tile: Tile) -> list[NormalizedItem]:
+        """The period's scenes over the tile's area, searched once per area and TTL."""
+        from catalog.search import search
+        from engine.preview import items_over
+
+        area = _ancestor(tile, self.settings.preview_min_zoom)
+        key = (self.settings.source, period.label, area)
+        now = time.monotonic()
+        with self._lock:
+            found = self._searches.get(key)
+        if found is None or now - found[0] > self.settings.preview_search_ttl_s:
+            source = sources.resolve(None, self.settings, local_user=True)
+            start, end = period.search_interval()
+            west, south, east, north = _lonlat(area)
+            items = search(source.searchable(self.settings.data_dir), (west, south, east, north),
+                           start, end)
+            found = (now, items)
+            with self._lock:
+                self._searches[key] = found
+                _drop_expired(self._searches, now, self.settings.preview_search_ttl_s)
+                while len(self._searches) > MAX_SEARCHES:  # the oldest first
+                    del self._searches[min(self._searches, key=lambda k: self._searches[k][0])]
+        return items_over(found[1], tile)
+
+    def _render(self, request: PreviewRequest, items: list[NormalizedItem], tile: Tile
+                ) -> bytes:
+        from engine.preview import preview_layers
+
+        keys, layers = preview_layers(items, request.period, request.method, request.bands,
+                                      request.cloud_mask, tile,
+                                      gdal_options=self.settings.gdal_options or None)
+        preset = request.preset
+        data = np.stack([layers[keys.index(a)] for a in preset.assets])
+        if all(a in REFLECTANCE for a in preset.assets):
+            data = data * REFLECTANCE_DN
+        rescale = preview_range(preset, request, len(items))
+        return render(data, preset, rescale, request.fmt)
+
+
+def preview_range(preset: Preset, request: PreviewRequest, n_items: int
+                  ) -> tuple[float, float] | None:
+    """The value range a preview layer is stretched over (None: categorical)."""
+    stretch = preset.stretch
+    if stretch is Stretch.NONE:
+        return None
+    if stretch is Stretch.SYMMETRIC:
+        half = request.period.half_window_days
+        return -half, half
+    if stretch is Stretch.PERCENTILES:
+        return REFLECTANCE_RANGE
+    if preset.name == "medoid_distance":
+        return DISTANCE_RANGE
+    return 0.0, float(max(1, n_items))  # counts and weight sums: at most one per scene
+
+
+def preview_legend(request: PreviewRequest, n_items: int) -> dict[str, Any]:
+    """The legend of a preview layer, in the products' form (`api.tiles.styles.legend`)."""
+    return legend(request.preset, preview_range(request.preset, request, n_items))
+
+
+def render(data: np.ndarray, preset: Preset, rescale: tuple[float, float] | None,
+           fmt: Format) -> bytes:
+    """(bands, y, x) float32 values, NaN where there is nothing, as an image of the preset."""
+    from rio_tiler.models import ImageData
+
+    invalid = ~np.isfinite(data).all(axis=0)
+    if preset.nodata is not None:
+        invalid |= (data == preset.nodata).all(axis=0)
+    values = np.nan_to_num(data)
+    if rescale is None:  # class values go through the discrete colormap as they are
+        values = values.astype("uint8")
+    image = ImageData(np.ma.MaskedArray(values, mask=np.broadcast_to(invalid, data.shape)))
+    if rescale is not None:
+        image.rescale(in_range=[rescale] * data.shape[0])
+    out: bytes = image.render(img_format=fmt.upper(), colormap=preset.colormap())
+    return out
+
+
+def _state(items: list[NormalizedItem]) -> str:
+    """The catalogue's state as far as a tile is concerned: its scenes, dates and files."""
+    digest = hashlib.sha256()
+    for item in items:
+        hrefs = ",".join(asset.href for asset in item.bands.values())
+        digest.update(f"{item.id}\t{item.datetime.isoformat()}\t{hrefs}\n".encode())
+    return digest.hexdigest()
+
+
+def _ancestor(tile: Tile, zoom: int) -> tuple[int, int, int]:
+    """The (z, x, y) of the tile's ancestor at ``zoom`` (itself if it is not deeper)."""
+    if tile.z <= zoom:
+        return tile.z, tile.x, tile.y
+    shift = tile.z - zoom
+    return zoom, tile.x >> shift, tile.y >> shift
+
+
+def _lonlat(zxy: tuple[int, int, int]) -> tuple[float, float, float, float]:
+    from engine.preview import Tile
+
+    return Tile(*zxy).lonlat_bounds
+
+
+def _drop_expired(searches: dict[tuple[Any, ...], tuple[float, Any]], now: float,
+                  ttl: float) -> None:
+    for key in [k for k, (when, _) in searches.items() if now - when > ttl]:
+        del searches[key]
+

@@ -1,0 +1,242 @@
+"""Preview tiles: the engine's own methods on one web-map tile, computed when it is asked for.
+
+A preview tile is a tiny order whose grid is the tile itself (Web Mercator, 256 or 512 px):
+each observation is read already warped onto the tile by rio-tiler, from the overview GDAL
+picks for the tile's pixel size (one decoded COG tile or two per band at low zoom, where an
+order at full resolution would decode a hundred), and the block goes through the same
+functions as a product's blocks (`engine.blocks.reduce_block`: classes, same-acquisition
+merge, temporal screen, W_cloud, the method's reduction).
+
+What differs from the ordered product, and why the two agree only "up to resampling":
+
+- pixels are sampled by nearest neighbour from the tile's overview, not on the product's
+  UTM lattice;
+- W_cloud's cells are the tile's pixels times a whole ``factor`` (about 240 m on the ground,
+  as in a product, but not the same cells), and its cloud field is computed from the SCL read
+  at four samples a cell over the tile and a margin of `MARGIN_CELLS` cells (four sigmas of
+  the large Gaussian: beyond it a cloud weighs less than 1e-3 on the tile), where a product
+  counts every pixel of its own area;
+- the CNN mask is not run (about 3 s a megapixel): a chain with ``cnn`` is previewed without
+  it, and says so (`preview_chain`).
+
+`tests/api/test_preview.py` measures the difference against an ordered product.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import rasterio
+from rasterio.crs import CRS
+from rio_tiler.errors import TileOutsideBounds
+from rio_tiler.io import Reader
+
+from catalog.model import MaskFlavour, NormalizedItem
+from catalog.normalize import MAJA_NODATA
+from engine import cloud_weight
+from engine.blocks import BlockContext, coarse_cloud_block, reduce_block
+from engine.errors import InvalidParameter
+from engine.load import gdal_env
+from engine.masks import chain as mask_chain
+from engine.methods import get_method
+from engine.observations import maja_to_offset_dn, prepare
+from engine.period import Period
+
+WEB_MERCATOR = CRS.from_epsg(3857)
+#: Cells of cloud field read around the tile: 4 sigmas of the large Gaussian.
+MARGIN_CELLS = int(4 * cloud_weight.SIGMA_LARGE)
+#: SCL samples per cell side for the cloud field: the share of cloud of a cell in sixteenths.
+SAMPLES_PER_CELL = 4
+#: Reads in flight at once: GDAL releases the GIL while it reads and decodes.
+READ_THREADS = 8
+#: Equatorial circumference of the Web Mercator sphere, metres.
+_WORLD = 2 * math.pi * 6378137.0
+
+
+@dataclass(frozen=True)
+class Tile:
+    """An XYZ tile of the Web Mercator quad and its size in pixels."""
+
+    z: int
+    x: int
+    y: int
+    size: int = 256
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(west, south, east, north) in EPSG:3857 metres."""
+        span = _WORLD / 2**self.z
+        west = -_WORLD / 2 + self.x * span
+        north = _WORLD / 2 - self.y * span
+        return west, north - span, west + span, north
+
+    @property
+    def lonlat_bounds(self) -> tuple[float, float, float, float]:
+        """(west, south, east, north) in degrees."""
+        n = 2.0**self.z
+
+        def lat(row: float) -> float:
+            return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / n))))
+
+        return self.x / n * 360 - 180, lat(self.y + 1), (self.x + 1) / n * 360 - 180, lat(self.y)
+
+    @property
+    def pixel(self) -> float:
+        """Pixel size in Web Mercator metres."""
+        return float(_WORLD / 2**self.z / self.size)
+
+    @property
+    def ground_pixel_m(self) -> float:
+        """Pixel size on the ground at the tile's centre latitude, metres."""
+        _, south, _, north = self.lonlat_bounds
+        return self.pixel * math.cos(math.radians((south + north) / 2))
+
+
+def preview_chain(cloud_mask: str, flavour: MaskFlavour) -> mask_chain.MaskChain:
+    """The chain a preview applies for an order's ``cloud_mask``: the same, without the CNN.
+
+    Raises:
+        InvalidParameter: ``cloud_mask`` the items cannot take (as an order would be refused).
+
+    """
+    return replace(mask_chain.resolve(cloud_mask, flavour), cnn=False)
+
+
+def items_over(items: Sequence[NormalizedItem], tile: Tile) -> list[NormalizedItem]:
+    """The items whose footprint box meets the tile's."""
+    west, south, east, north = tile.lonlat_bounds
+    return [item for item in items
+            if item.bbox[0] < east and item.bbox[2] > west
+            and item.bbox[1] < north and item.bbox[3] > south]
+
+
+def preview_layers(items: Sequence[NormalizedItem], period: Period, method_name: str,
+                   bands: Sequence[str], cloud_mask: str, tile: Tile,
+                   gdal_options: Mapping[str, Any] | None = None,
+                   ) -> tuple[list[str], npt.NDArray[np.float32]]:
+    """The method's layers on ``tile``: (keys, (L, size, size) float32), as a product's block.
+
+    Args:
+        items: the catalogue's items of the period around the tile (others are left out).
+        period: the order's period.
+        method_name: a method of `engine.contract.METHODS`.
+        bands: the ordered bands, the layers' first keys.
+        cloud_mask: the order's chain (`preview_chain` says what is applied).
+        tile: where.
+        gdal_options: GDAL settings over the engine's defaults (HTTP, credentials).
+
+    Raises:
+        NoObservations: no item in the period's window over the tile.
+        InvalidParameter: a band or a chain the items cannot serve.
+
+    """
+    method = get_method(method_name, period)
+    over = items_over(items, tile)
+    flavour = over[0].masks.flavour if over else MaskFlavour.SCL
+    chain = preview_chain(cloud_mask, flavour)
+    inputs = prepare(over, period, bands, chain.name, method)
+    factor = max(1, round(cloud_weight.COARSE_CELL_M / tile.ground_pixel_m))
+    context = BlockContext(
+        method=method, bands=inputs.bands,
+        output_bands=tuple(inputs.bands.index(b) for b in bands),
+        flavour=inputs.flavour, groups=inputs.groups, scale=inputs.scale,
+        offset=inputs.offset, days=inputs.days, aot_scale=inputs.aot_scale,
+        chain=inputs.chain, dilation_px=0, factor=factor,
+    )
+    env = dict(gdal_env(gdal_options))
+    mask_keys = ("scl",) if inputs.flavour is MaskFlavour.SCL else ("clm", "mg2")
+    margin_px = MARGIN_CELLS * factor
+    cells = -(-(tile.size + 2 * margin_px) // factor)
+    coarse = _Window(_grown(tile.bounds, margin_px * tile.pixel, cells * factor * tile.pixel),
+                     cells * SAMPLES_PER_CELL)
+    here = _Window(tile.bounds, tile.size)
+    with rasterio.Env(**env), ThreadPoolExecutor(READ_THREADS) as pool:
+        maja = inputs.flavour is MaskFlavour.MAJA
+        dn = pool.submit(_stack, pool, [[item.bands[b].href for b in inputs.bands]
+                                        for item in inputs.items], here,
+                         "int16" if maja else "uint16", MAJA_NODATA if maja else 0)
+        masks = pool.submit(_stack, pool, [[_mask_href(item, k) for k in mask_keys]
+                                           for item in inputs.items], here, "uint8")
+        aot = (pool.submit(_stack, pool, [[item.aot.href if item.aot else None]
+                                          for item in inputs.items], here, "uint16")
+               if inputs.has_aot else None)
+        coarse_masks = (pool.submit(_stack, pool, [[_mask_href(item, k) for k in mask_keys]
+                                                   for item in inputs.items], coarse, "uint8")
+                        if method.needs_cloud_weight else None)
+        dn_block, mask_block = dn.result(), masks.result()
+        aot_block = aot.result() if aot is not None else None
+        coarse_block = coarse_masks.result() if coarse_masks is not None else None
+    if inputs.flavour is MaskFlavour.MAJA:
+        dn_block = maja_to_offset_dn(dn_block)
+    if coarse_block is not None:
+        fraction = coarse_cloud_block(coarse_block, replace(context, factor=SAMPLES_PER_CELL))
+        gs, gl = cloud_weight.blurred_cloud_fields(fraction)
+        context = replace(context, gs=gs, gl=gl)
+    location = {0: {"array-location": [(0, 0), (0, 0), (margin_px, margin_px + tile.size),
+                                       (margin_px, margin_px + tile.size)]}}
+    layers = reduce_block(dn_block, mask_block, aot_block, context, location)
+    return [*bands, *(q.key for q in method.quality)], layers
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Where to read, in Web Mercator, and how many pixels a side."""
+
+    bounds: tuple[float, float, float, float]
+    size: int
+
+
+def _grown(bounds: tuple[float, float, float, float], before: float, span: float,
+           ) -> tuple[float, float, float, float]:
+    """``bounds`` moved out by ``before`` on the west and north, ``span`` wide and high."""
+    west, _, _, north = bounds
+    return west - before, north + before - span, west - before + span, north + before
+
+
+def _mask_href(item: NormalizedItem, key: str) -> str | None:
+    asset = getattr(item.masks, key)
+    return asset.href if asset is not None else None
+
+
+def _stack(pool: ThreadPoolExecutor, hrefs: list[list[str | None]], window: _Window,
+           dtype: str, fill: int = 0) -> npt.NDArray[Any]:
+    """(T, B, size, size) of every item's assets over ``window``, read in parallel."""
+    futures = [[pool.submit(_read, href, window, dtype, fill) if href else None
+                for href in row] for row in hrefs]
+    out = np.full((len(hrefs), len(hrefs[0]), window.size, window.size), fill, dtype=dtype)
+    for t, row in enumerate(futures):
+        for b, future in enumerate(row):
+            if future is not None:
+                out[t, b] = future.result()
+    return out
+
+
+def _read(href: str, window: _Window, dtype: str, fill: int) -> npt.NDArray[Any]:
+    """One asset warped onto ``window`` by nearest neighbour; ``fill`` (nodata) outside it."""
+    try:
+        with Reader(href) as src:
+            image = src.part(window.bounds, dst_crs=WEB_MERCATOR, bounds_crs=WEB_MERCATOR,
+                             height=window.size, width=window.size, indexes=1,
+                             resampling_method="nearest", reproject_method="nearest")
+    except TileOutsideBounds:
+        return np.full((window.size, window.size), fill, dtype=dtype)
+    data = np.ma.filled(image.array[0], fill)
+    return np.asarray(data, dtype=dtype)
+
+
+def check_size(size: int) -> int:
+    """A tile size the preview serves (256 or 512 px).
+
+    Raises:
+        InvalidParameter: ``tilesize``, another size.
+
+    """
+    if size not in (256, 512):
+        raise InvalidParameter("tilesize", f"{size} is not 256 or 512")
+    return size

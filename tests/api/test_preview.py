@@ -1,0 +1,138 @@
+"""The preview's HTTP face: TileJSON, tiles, 204 with the reason, bounded cache, bad input."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import morecantile
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from api.app import create_app
+from api.routes.preview import REASON, preview_service
+from api.settings import Settings
+from api.tiles.responses import TILEJSON_FIELDS
+from catalog.demo import DEMO_BBOX, DEMO_PERIOD
+
+CENTRE = ((DEMO_BBOX[0] + DEMO_BBOX[2]) / 2, (DEMO_BBOX[1] + DEMO_BBOX[3]) / 2)
+WEB_MERCATOR = morecantile.tms.get("WebMercatorQuad")
+
+
+@pytest.fixture(scope="module")
+def client(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    data_dir = tmp_path_factory.mktemp("preview")
+    (data_dir / "demo").symlink_to(demo, target_is_directory=True)
+    settings = Settings(data_dir=data_dir, preview_cache_tiles=2, preview_min_zoom=11)
+    with TestClient(create_app(settings)) as http:
+        yield http
+
+
+def tile_url(z: int, dx: int = 0, fmt: str = "png") -> str:
+    t = WEB_MERCATOR.tile(*CENTRE, z)
+    return f"/preview/tiles/{z}/{t.x + dx}/{t.y}.{fmt}"
+
+
+def params(**extra: Any) -> dict[str, Any]:
+    return {"period": DEMO_PERIOD, "cloud_mask": "scl", **extra}
+
+
+def test_the_tilejson_is_standard_and_says_from_which_zoom(client: TestClient) -> None:
+    document = client.get("/preview/tilejson.json",
+                          params={"period": "2024-q3", "method": "median"}).json()
+    assert set(document) <= {*TILEJSON_FIELDS, "tileSize"}
+    assert document["tilejson"] == "3.0.0"
+    assert document["minzoom"] == 11 and document["tileSize"] == 256
+    assert "without the CNN" in document["description"]
+    (url,) = document["tiles"]
+    # The period is written canonically; the tile answers at that URL.
+    assert "period=2024-Q3" in url and "method=median" in url and "{z}/{x}/{y}.png" in url
+    t = WEB_MERCATOR.tile(*CENTRE, 13)
+    path = url.split("testserver", 1)[1].format(z=13, x=t.x, y=t.y)
+    assert client.get(path).status_code == 200
+
+
+def test_a_tile_is_an_image_of_the_asked_size_and_format(client: TestClient) -> None:
+    for fmt, size in (("png", 256), ("webp", 512)):
+        response = client.get(tile_url(13, fmt=fmt), params=params(tilesize=size))
+        assert response.status_code == 200
+        assert response.headers["content-type"] == f"image/{fmt}"
+        image = Image.open(io.BytesIO(response.content))
+        assert image.size == (size, size)
+    # The demo covers the tile: opaque almost everywhere; transparent where there is nothing.
+    alpha = Image.open(io.BytesIO(client.get(tile_url(13), params=params()).content))
+    assert alpha.mode == "RGBA"
+    histogram = alpha.getchannel("A").histogram()
+    assert histogram[255] > 0.95 * 256 * 256
+
+
+def test_a_quality_layer_draws_with_its_classes(client: TestClient) -> None:
+    response = client.get(tile_url(13), params=params(layer="flag"))
+    image = Image.open(io.BytesIO(response.content)).convert("RGB")
+    colours = {colour for _, colour in image.getcolors(maxcolors=1 << 16) or []}
+    land, water = (0x4d, 0xaf, 0x4a), (0x21, 0x66, 0xac)  # api.tiles.styles' flag classes
+    assert land in colours and colours <= {land, water, (0xd0, 0xd4, 0xda), (0x7f, 0xe3, 0xff),
+                                           (0, 0, 0)}
+
+
+def test_below_the_minimum_zoom_a_tile_is_204_with_the_reason(client: TestClient) -> None:
+    response = client.get(tile_url(10), params=params())
+    assert response.status_code == 204 and response.content == b""
+    assert "below the preview's minimum zoom 11" in response.headers[REASON]
+
+
+def test_where_the_period_has_no_scene_a_tile_is_204_with_the_reason(
+        client: TestClient) -> None:
+    response = client.get("/preview/tiles/13/100/100.png", params=params())
+    assert response.status_code == 204
+    assert "no scene of 2024-07" in response.headers[REASON]
+
+
+def test_rendered_tiles_are_kept_within_the_cache_bound(client: TestClient) -> None:
+    service = preview_service(SimpleNamespace(app=client.app))  # type: ignore[arg-type]
+    urls = [tile_url(14, dx) for dx in (0, 1, 2)]
+    before = service.computed
+    for url in urls:
+        assert client.get(url, params=params(method="median")).status_code == 200
+    assert service.computed == before + 3
+    assert service.cached_tiles == 2  # L3A_PREVIEW_CACHE_TILES
+    first = client.get(urls[2], params=params(method="median"))
+    assert service.computed == before + 3  # the newest is kept: no new computation
+    again = client.get(urls[0], params=params(method="median"))
+    assert service.computed == before + 4  # the oldest was dropped
+    assert first.content and again.content
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ({"period": "2024-13"}, "period"),
+    ({"method": "mean"}, "method"),
+    ({"layer": "method"}, "layer"),  # the composite's layer, not the synthesis'
+    ({"layer": "ndvi"}, "layer"),
+    ({"tilesize": 300}, "tilesize"),
+    ({"cloud_mask": "fog"}, "cloud_mask"),
+    ({"cloud_mask": "maja"}, "cloud_mask"),  # the demo is Sen2Cor's
+])
+def test_bad_parameters_are_problems_naming_them(client: TestClient, query: dict[str, Any],
+                                                 field: str) -> None:
+    response = client.get(tile_url(13), params=params(**query))
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["field"] == field
+
+
+def test_a_tile_outside_its_zoom_grid_is_refused(client: TestClient) -> None:
+    response = client.get("/preview/tiles/11/2048/0.png", params=params())
+    assert response.status_code == 422 and response.json()["field"] == "x"
+
+
+def test_the_layers_of_a_method_and_their_legends(client: TestClient) -> None:
+    layers = client.get("/preview/layers", params={"period": DEMO_PERIOD,
+                                                   "method": "composite"}).json()["layers"]
+    ids = [layer["id"] for layer in layers]
+    assert ids[:2] == ["rgb", "falsecolor"] and "method" in ids and "flag" not in ids
+    rgb = layers[0]["legend"]
+    assert rgb["kind"] == "rgb" and rgb["rescale"] == [0.0, 3000.0]
