@@ -8,6 +8,8 @@ tiles are drawn (`api.tiles.styles`):
   view's tiles share one), kept ``L3A_PREVIEW_SEARCH_TTL_S`` seconds;
 - rendered tiles in a bounded LRU keyed by the scenes the tile was made of (their ids, dates
   and files: the catalogue's state), the parameters and the tile;
+- the synthesis' cloud fields of blocks of 8 x 8 tiles (`engine.preview.FieldCache`), so
+  that neighbouring tiles read the masks of their margin once;
 - at most one tile computed per core at once: a map asks for a dozen tiles together, and
   the service's other requests must still be answered.
 
@@ -115,6 +117,7 @@ class PreviewService:
         self._tiles: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self._lock = threading.Lock()
         self._computing = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
+        self._fields: Any = None  # engine.preview.FieldCache, made with the first tile
         self.computed = 0  # tiles computed since start (the cache's misses)
 
     def tile(self, request: PreviewRequest, z: int, x: int, y: int) -> bytes:
@@ -181,11 +184,15 @@ class PreviewService:
 
     def _render(self, request: PreviewRequest, items: list[NormalizedItem], tile: Tile
                 ) -> bytes:
-        from engine.preview import preview_layers
+        from engine.preview import FieldCache, preview_layers
 
+        with self._lock:
+            if self._fields is None:
+                self._fields = FieldCache()
         keys, layers = preview_layers(items, request.period, request.method, request.bands,
                                       request.cloud_mask, tile,
-                                      gdal_options=self.settings.gdal_options or None)
+                                      gdal_options=self.settings.gdal_options or None,
+                                      fields=self._fields)
         preset = request.preset
         data = np.stack([layers[keys.index(a)] for a in preset.assets])
         if all(a in REFLECTANCE for a in preset.assets):

@@ -5,12 +5,15 @@ clients the STAC landing page.
 
 The page is plain HTML, CSS and JavaScript modules shipped inside the package
 (``api/static``, declared as package data), with Leaflet vendored under
-``static/vendor/leaflet``: it needs no build step and loads nothing from the internet, so it
-works offline like the rest of the service. It talks to the API with relative URLs, so it
-also works behind a proxy that serves the service under a path.
+``static/vendor/leaflet``: it needs no build step and loads nothing from the internet but the
+basemap's tiles, so it works offline like the rest of the service. The basemap is the
+operator's tile URL (``L3A_BASEMAP_URL``, OpenStreetMap by default); without one, or when its
+tiles fail (no internet), the page draws Natural Earth's countries from
+``static/vendor/world-atlas``. It talks to the API with relative URLs, so it also works behind
+a proxy that serves the service under a path.
 
 ``/viewer/config.json`` gives the page its defaults: an area inside the demo catalogue and
-its month, so that one click orders a demo mosaic.
+its month, so that one click orders a demo mosaic, and the basemap's URL and attribution.
 """
 
 from __future__ import annotations
@@ -55,7 +58,11 @@ def index_page() -> FileResponse:
 
 
 def viewer_config(settings: Settings) -> dict[str, Any]:
-    """Return the page's defaults: a small area in the middle of the demo, its month."""
+    """Return the page's defaults: a small demo area, its month, the basemap's tiles.
+
+    The basemap's ``url`` is empty when the operator wants no online basemap: the page then
+    draws its offline one only.
+    """
     from catalog.demo import DEMO_BBOX, DEMO_PERIOD
 
     west, south, east, north = DEMO_BBOX
@@ -67,4 +74,5 @@ def viewer_config(settings: Settings) -> dict[str, Any]:
         "resolution": 20,
         "demo_bbox": list(DEMO_BBOX),
         "source": settings.source,
+        "basemap": {"url": settings.basemap_url, "attribution": settings.basemap_attribution},
     }

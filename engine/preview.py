@@ -25,6 +25,8 @@ What differs from the ordered product, and why the two agree only "up to resampl
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -45,6 +47,7 @@ from engine.errors import InvalidParameter
 from engine.load import gdal_env
 from engine.masks import chain as mask_chain
 from engine.methods import get_method
+from engine.methods.base import F32
 from engine.observations import maja_to_offset_dn, prepare
 from engine.period import Period
 
@@ -53,6 +56,11 @@ WEB_MERCATOR = CRS.from_epsg(3857)
 MARGIN_CELLS = int(4 * cloud_weight.SIGMA_LARGE)
 #: SCL samples per cell side for the cloud field: the share of cloud of a cell in sixteenths.
 SAMPLES_PER_CELL = 4
+#: Tiles share the cloud field of their ancestor this many zooms up (8 x 8 tiles: neighbours
+#: read the margin's masks once), but not above `FIELD_MIN_ZOOM` (a block of about 27 km at
+#: 45 degrees, a few input scenes at most).
+FIELD_LEVELS = 3
+FIELD_MIN_ZOOM = 11
 #: Reads in flight at once: GDAL releases the GIL while it reads and decodes.
 READ_THREADS = 8
 #: Equatorial circumference of the Web Mercator sphere, metres.
@@ -92,10 +100,15 @@ class Tile:
         return float(_WORLD / 2**self.z / self.size)
 
     @property
+    def cos_lat(self) -> float:
+        """Cosine of the tile's centre latitude: ground metres per Web Mercator metre."""
+        _, south, _, north = self.lonlat_bounds
+        return math.cos(math.radians((south + north) / 2))
+
+    @property
     def ground_pixel_m(self) -> float:
         """Pixel size on the ground at the tile's centre latitude, metres."""
-        _, south, _, north = self.lonlat_bounds
-        return self.pixel * math.cos(math.radians((south + north) / 2))
+        return self.pixel * self.cos_lat
 
 
 def preview_chain(cloud_mask: str, flavour: MaskFlavour) -> mask_chain.MaskChain:
@@ -116,9 +129,41 @@ def items_over(items: Sequence[NormalizedItem], tile: Tile) -> list[NormalizedIt
             and item.bbox[1] < north and item.bbox[3] > south]
 
 
+def field_block(tile: Tile) -> Tile:
+    """The block of tiles sharing ``tile``'s cloud field (its ancestor, `FIELD_LEVELS` up)."""
+    zoom = max(min(tile.z, FIELD_MIN_ZOOM), tile.z - FIELD_LEVELS)
+    shift = tile.z - zoom
+    return Tile(zoom, tile.x >> shift, tile.y >> shift, tile.size)
+
+
+class FieldCache:
+    """The blurred cloud fields of the latest blocks of tiles, shared by their tiles."""
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._fields: OrderedDict[tuple[Any, ...], tuple[F32, F32]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> tuple[F32, F32] | None:
+        """The fields kept under ``key``, if any (and keep them longer)."""
+        with self._lock:
+            if key in self._fields:
+                self._fields.move_to_end(key)
+                return self._fields[key]
+        return None
+
+    def put(self, key: tuple[Any, ...], fields: tuple[F32, F32]) -> None:
+        """Keep ``fields``; forget the oldest beyond the size."""
+        with self._lock:
+            self._fields[key] = fields
+            while len(self._fields) > self.size:
+                self._fields.popitem(last=False)
+
+
 def preview_layers(items: Sequence[NormalizedItem], period: Period, method_name: str,
                    bands: Sequence[str], cloud_mask: str, tile: Tile,
                    gdal_options: Mapping[str, Any] | None = None,
+                   fields: FieldCache | None = None,
                    ) -> tuple[list[str], npt.NDArray[np.float32]]:
     """The method's layers on ``tile``: (keys, (L, size, size) float32), as a product's block.
 
@@ -130,6 +175,8 @@ def preview_layers(items: Sequence[NormalizedItem], period: Period, method_name:
         cloud_mask: the order's chain (`preview_chain` says what is applied).
         tile: where.
         gdal_options: GDAL settings over the engine's defaults (HTTP, credentials).
+        fields: where the cloud fields of blocks of tiles are kept between tiles (the
+            synthesis' field of a tile is its block's, `field_block`).
 
     Raises:
         NoObservations: no item in the period's window over the tile.
@@ -137,11 +184,14 @@ def preview_layers(items: Sequence[NormalizedItem], period: Period, method_name:
 
     """
     method = get_method(method_name, period)
-    over = items_over(items, tile)
+    block = field_block(tile)
+    # The block's scenes, not only the tile's: every tile of a block then has the
+    # observations its shared cloud field was computed for (a scene off the tile is nodata).
+    over = items_over(items, block)
     flavour = over[0].masks.flavour if over else MaskFlavour.SCL
     chain = preview_chain(cloud_mask, flavour)
     inputs = prepare(over, period, bands, chain.name, method)
-    factor = max(1, round(cloud_weight.COARSE_CELL_M / tile.ground_pixel_m))
+    factor = max(1, round(cloud_weight.COARSE_CELL_M / (tile.pixel * block.cos_lat)))
     context = BlockContext(
         method=method, bands=inputs.bands,
         output_bands=tuple(inputs.bands.index(b) for b in bands),
@@ -149,26 +199,33 @@ def preview_layers(items: Sequence[NormalizedItem], period: Period, method_name:
         offset=inputs.offset, days=inputs.days, aot_scale=inputs.aot_scale,
         chain=inputs.chain, dilation_px=0, factor=factor,
     )
-    env = dict(gdal_env(gdal_options))
     mask_keys = ("scl",) if inputs.flavour is MaskFlavour.SCL else ("clm", "mg2")
-    margin_px = MARGIN_CELLS * factor
-    cells = -(-(tile.size + 2 * margin_px) // factor)
-    coarse = _Window(_grown(tile.bounds, margin_px * tile.pixel, cells * factor * tile.pixel),
-                     cells * SAMPLES_PER_CELL)
+    # The field's grid: the block and a margin of MARGIN_CELLS, in the tile's zoom pixels.
+    shift = tile.z - block.z
+    span_px = tile.size << shift
+    row0 = (block.y << shift) * tile.size - MARGIN_CELLS * factor
+    col0 = (block.x << shift) * tile.size - MARGIN_CELLS * factor
+    cells = -(-(span_px + 2 * MARGIN_CELLS * factor) // factor)
+    key = (tuple(item.id for item in inputs.items), chain.name, tile.size, factor,
+           block.z, block.x, block.y)
+    cached = fields.get(key) if fields is not None and method.needs_cloud_weight else None
     here = _Window(tile.bounds, tile.size)
-    with rasterio.Env(**env), ThreadPoolExecutor(READ_THREADS) as pool:
+    with rasterio.Env(**dict(gdal_env(gdal_options))), ThreadPoolExecutor(READ_THREADS) as pool:
         maja = inputs.flavour is MaskFlavour.MAJA
         dn = pool.submit(_stack, pool, [[item.bands[b].href for b in inputs.bands]
                                         for item in inputs.items], here,
                          "int16" if maja else "uint16", MAJA_NODATA if maja else 0)
         masks = pool.submit(_stack, pool, [[_mask_href(item, k) for k in mask_keys]
                                            for item in inputs.items], here, "uint8")
+        # Only the synthesis weighs by aerosols: the other methods would read it for nothing.
         aot = (pool.submit(_stack, pool, [[item.aot.href if item.aot else None]
                                           for item in inputs.items], here, "uint16")
-               if inputs.has_aot else None)
+               if inputs.has_aot and method.needs_cloud_weight else None)
+        coarse = _Window(_pixel_bounds(tile, row0, col0, cells * factor),
+                         cells * SAMPLES_PER_CELL)
         coarse_masks = (pool.submit(_stack, pool, [[_mask_href(item, k) for k in mask_keys]
                                                    for item in inputs.items], coarse, "uint8")
-                        if method.needs_cloud_weight else None)
+                        if method.needs_cloud_weight and cached is None else None)
         dn_block, mask_block = dn.result(), masks.result()
         aot_block = aot.result() if aot is not None else None
         coarse_block = coarse_masks.result() if coarse_masks is not None else None
@@ -176,12 +233,23 @@ def preview_layers(items: Sequence[NormalizedItem], period: Period, method_name:
         dn_block = maja_to_offset_dn(dn_block)
     if coarse_block is not None:
         fraction = coarse_cloud_block(coarse_block, replace(context, factor=SAMPLES_PER_CELL))
-        gs, gl = cloud_weight.blurred_cloud_fields(fraction)
-        context = replace(context, gs=gs, gl=gl)
-    location = {0: {"array-location": [(0, 0), (0, 0), (margin_px, margin_px + tile.size),
-                                       (margin_px, margin_px + tile.size)]}}
+        cached = cloud_weight.blurred_cloud_fields(fraction)
+        if fields is not None:
+            fields.put(key, cached)
+    if cached is not None:
+        context = replace(context, gs=cached[0], gl=cached[1])
+    y0, x0 = tile.y * tile.size - row0, tile.x * tile.size - col0
+    location = {0: {"array-location": [(0, 0), (0, 0), (y0, y0 + tile.size),
+                                       (x0, x0 + tile.size)]}}
     layers = reduce_block(dn_block, mask_block, aot_block, context, location)
     return [*bands, *(q.key for q in method.quality)], layers
+
+
+def _pixel_bounds(tile: Tile, row: int, col: int, span: int) -> tuple[float, float, float, float]:
+    """Web Mercator bounds of ``span`` x ``span`` pixels of the tile's zoom from (row, col)."""
+    west = -_WORLD / 2 + col * tile.pixel
+    north = _WORLD / 2 - row * tile.pixel
+    return west, north - span * tile.pixel, west + span * tile.pixel, north
 
 
 @dataclass(frozen=True)
@@ -190,13 +258,6 @@ class _Window:
 
     bounds: tuple[float, float, float, float]
     size: int
-
-
-def _grown(bounds: tuple[float, float, float, float], before: float, span: float,
-           ) -> tuple[float, float, float, float]:
-    """``bounds`` moved out by ``before`` on the west and north, ``span`` wide and high."""
-    west, _, _, north = bounds
-    return west - before, north + before - span, west - before + span, north + before
 
 
 def _mask_href(item: NormalizedItem, key: str) -> str | None:

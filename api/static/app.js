@@ -1,5 +1,6 @@
 // The l3a page: order a mosaic, watch its job, look at the product, compare two products.
 import * as api from "./js/api.js";
+import { crossesItself } from "./js/geometry.js";
 import { MapView } from "./js/mapview.js";
 import { getPeriod, initPeriod } from "./js/period.js";
 import { renderLegend, renderDownloads, productLabel } from "./js/panels.js";
@@ -12,6 +13,7 @@ const state = {
   shown: null,           // id of the product on the map (or the left one of a comparison)
   compare: null,         // {left, right} while comparing
   layers: new Map(),     // product id -> its /tiles/layers answer
+  geometry: null,        // the drawn polygon (GeoJSON) when the area is one, else null
 };
 
 const view = new MapView($("map"));
@@ -23,9 +25,23 @@ function readBbox() {
   return values.every(Number.isFinite) ? values : null;
 }
 
-function writeBbox(bbox) {
+/** Make the order's area a bbox, or a polygon `geometry` of bounds `bbox`, and show it. */
+function setArea(bbox, geometry = null) {
+  state.geometry = geometry;
+  $("polygon-note").hidden = !geometry;
+  view.showArea(bbox, geometry);
+}
+
+/** Set the area and the four boxes (for a polygon, its bounds). */
+function writeArea(bbox, geometry = null) {
   BBOX_IDS.forEach((id, i) => { $(id).value = bbox[i]; });
-  view.showArea(bbox);
+  setArea(bbox, geometry);
+}
+
+function boundsOf(ring) {
+  const lons = ring.map(([lon]) => lon);
+  const lats = ring.map(([, lat]) => lat);
+  return [Math.min(...lons), Math.min(...lats), Math.max(...lons), Math.max(...lats)];
 }
 
 async function describeProcess() {
@@ -90,8 +106,8 @@ function clearErrors() {
 
 function showError(message, field) {
   $("order-error").textContent = message;
-  const target = { bbox: "west", period: "period-kind", bands: "bands",
-    cloud_mask: "cloud-mask" }[field] || field;
+  const target = { bbox: "west", geometry: "draw-polygon", period: "period-kind",
+    bands: "bands", cloud_mask: "cloud-mask" }[field] || field;
   const element = target && $(target);
   if (element) {
     element.setAttribute("aria-invalid", "true");
@@ -111,7 +127,8 @@ async function submitOrder(event) {
   const bands = [...document.querySelectorAll("input[name=band]:checked")].map((b) => b.value);
   if (!bands.length) return showError("Choose at least one band.", "bands");
   const inputs = {
-    bbox, period, method: $("method").value, bands,
+    ...(state.geometry ? { geometry: state.geometry } : { bbox }),
+    period, method: $("method").value, bands,
     resolution: Number.parseInt($("resolution").value, 10), cloud_mask: $("cloud-mask").value,
   };
   $("order").disabled = true;
@@ -131,7 +148,7 @@ async function submitOrder(event) {
 function showJob(job) {
   if ($("job").hidden) {
     $("job").hidden = false;
-    $("job").scrollIntoView({ block: "nearest" });
+    $("job-status").scrollIntoView({ block: "nearest" });  // on a short screen
   }
   $("job-progress").value = job.progress ?? 0;
   const words = { accepted: "Waiting for a worker", running: "Computing",
@@ -315,35 +332,54 @@ function moveSwipe() {
 
 // ---------------------------------------------------------------- start
 
-async function drawTool() {
-  const button = $("draw");
+const DRAW_HINTS = {
+  rectangle: "Drag a rectangle on the map, or click two corners. Esc cancels.",
+  polygon: "Click the polygon's corners on the map; double-click, or click the first corner "
+    + "again, to close it. Backspace removes a corner, Esc cancels.",
+};
+
+/** Draw the area on the map: `kind` "rectangle" or "polygon"; either button cancels. */
+async function drawTool(kind) {
   if (view.cancelDraw) { view.cancelDraw(); return; }
+  const button = $(kind === "polygon" ? "draw-polygon" : "draw");
+  const label = button.textContent;
   button.setAttribute("aria-pressed", "true");
   button.textContent = "Cancel drawing";
+  $("draw-hint").textContent = DRAW_HINTS[kind];
   $("draw-hint").hidden = false;
-  const bbox = await view.drawRectangle();
+  const drawn = await (kind === "polygon" ? view.drawPolygon() : view.drawRectangle());
   button.setAttribute("aria-pressed", "false");
-  button.textContent = "Draw on map";
+  button.textContent = label;
   $("draw-hint").hidden = true;
-  if (bbox) {
-    writeBbox(bbox);
-    clearErrors();  // a new, valid area: an error about the last one no longer applies
+  if (!drawn) return;
+  clearErrors();  // a new area: an error about the last one no longer applies
+  if (kind === "rectangle") {
+    writeArea(drawn);
+  } else if (crossesItself(drawn)) {
+    // Refused here, before any request: a polygon whose edges cross has no inside (the API
+    // would answer 422). The area stays the one before.
+    showError("The polygon crosses itself: draw it again with edges that do not cross.",
+      "geometry");
+  } else {
+    writeArea(boundsOf(drawn), { type: "Polygon", coordinates: [drawn] });
   }
 }
 
 async function start() {
   const config = await api.viewerConfig();
-  writeBbox(config.bbox);
+  view.setBasemap(config.basemap || {});
+  writeArea(config.bbox);
   $("resolution").value = String(config.resolution);
   initPeriod(config.period);
   view.fit(config.bbox, 80);
   for (const id of BBOX_IDS) {
     $(id).addEventListener("change", () => {
       const b = readBbox();
-      if (b) { view.showArea(b); clearErrors(); }
+      if (b) { setArea(b); clearErrors(); }  // typed: a rectangle again
     });
   }
-  $("draw").addEventListener("click", drawTool);
+  $("draw").addEventListener("click", () => drawTool("rectangle"));
+  $("draw-polygon").addEventListener("click", () => drawTool("polygon"));
   $("order-form").addEventListener("submit", submitOrder);
   $("layer").addEventListener("change", drawLayers);
   $("footprints").addEventListener("change", showOutlines);

@@ -3,6 +3,10 @@
 The server is the ``l3a serve`` command in a subprocess on a free loopback port with its own
 ``L3A_DATA_DIR`` (`tests.api.support.Server`). Screenshots go to ``artifacts/screenshots/``
 at the repository root (git-ignored), for people and CI to look at.
+
+The browser is offline whatever the machine: no host name resolves but localhost (as without
+internet), so the default basemap, OpenStreetMap, always fails over to the page's offline
+basemap, and no test ever asks a real tile server.
 """
 
 from __future__ import annotations
@@ -15,11 +19,14 @@ from typing import Any
 import pytest
 
 from tests.api.support import ROOT, Server
+from tests.browser.support import new_page
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    # No host name resolves but localhost: offline, as a machine without internet.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
 ]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 
@@ -45,20 +52,10 @@ def chromium() -> Iterator[Any]:
 
 @pytest.fixture
 def page(chromium: Any, viewer_server: Server) -> Iterator[Any]:
-    """A fresh page at 1400 x 900 that records what it asked and any script error."""
-    context = chromium.new_context(viewport={"width": 1400, "height": 900},
-                                   base_url=viewer_server.url)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.errors = []
-    page.requests = []
-    page.tile_responses = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    page.on("request", lambda request: page.requests.append(request.url))
-    page.on("response", lambda response: page.tile_responses.append(
-        (response.status, response.url)) if "/tiles/tiles/" in response.url else None)
+    """A fresh page at 1400 x 900 on the test server (`new_page`)."""
+    page = new_page(chromium, viewer_server.url)
     yield page
-    context.close()
+    page.context.close()
 
 
 @pytest.fixture(scope="session")

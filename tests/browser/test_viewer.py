@@ -13,6 +13,8 @@ import pytest
 from PIL import Image
 
 from catalog.demo import DEMO_BBOX
+from tests.api.support import Server
+from tests.browser.support import new_page, open_page
 
 pytestmark = pytest.mark.browser
 
@@ -23,11 +25,6 @@ JOB_TIMEOUT_MS = 120_000
 #: The id of the product the list highlights (the one on the map), or null.
 CURRENT_PRODUCT = ("() => document.querySelector('#products li.current')"
                    "?.dataset.productId ?? null")
-
-
-def open_page(page: Any) -> None:
-    page.goto("/")
-    page.wait_for_selector("body[data-ready=true]")
 
 
 def enter_area(page: Any, bbox: list[float]) -> None:
@@ -93,9 +90,11 @@ def test_the_page_works_offline_with_the_demo_prefilled(page: Any, screenshots: 
     assert page.input_value("#period-month") == "2024-07"
     methods = page.locator("#method option").all_text_contents()
     assert {"synthesis", "composite", "median", "q25"} <= set(methods)
-    # Everything the page loaded came from the service itself: no CDN, no basemap.
+    # Everything the page loaded came from the service itself (no CDN), but the basemap's
+    # tiles: OpenStreetMap's by default, which fail here (offline), so the page draws its own.
+    page.wait_for_selector("#map[data-basemap=offline]")
     hosts = {urlparse(url).netloc for url in page.requests if url.startswith("http")}
-    assert hosts == {urlparse(page.url).netloc}
+    assert hosts == {urlparse(page.url).netloc, "tile.openstreetmap.org"}
     assert page.errors == []
     page.screenshot(path=screenshots / "01-page.png")
 
@@ -281,3 +280,116 @@ def test_an_untouched_picker_sends_auto_and_a_folded_refusal_unfolds(page: Any) 
     assert sent[0]["inputs"]["cloud_mask"] == "auto"
     assert page.is_visible("#cloud-mask")  # "More" opened to show the input at fault
     assert page.text_content("#order-error") == "no maja here"
+
+
+def test_the_jobs_progress_sits_beside_the_order_button(
+        chromium: Any, viewer_server: Server, screenshots: Path) -> None:
+    # A laptop's screen; a job that stays at 40 % (the service's answers, replayed).
+    page = new_page(chromium, viewer_server.url, width=1280, height=800)
+    running = {"jobID": "job-at-40", "processID": "mosaic", "type": "process",
+               "status": "running", "progress": 40, "message": "reading scenes"}
+    page.route("**/processes/mosaic/execution", lambda route: route.fulfill(
+        status=201, json=running, headers={"Location": "jobs/job-at-40"}))
+    page.route("**/jobs/job-at-40", lambda route: route.fulfill(json=running))
+    try:
+        open_page(page)
+        page.click("#order")
+        page.wait_for_selector("#job[data-status=running]")
+        assert page.text_content("#job-status").startswith("Computing (40 %)")
+        order, progress, status = (page.locator(s).bounding_box()
+                                   for s in ("#order", "#job-progress", "#job-status"))
+        # On the button's row, right of it ...
+        assert progress["x"] >= order["x"] + order["width"]
+        assert order["y"] <= progress["y"] + progress["height"] / 2 <= order["y"] + order[
+            "height"]
+        # ... and seen without scrolling.
+        assert page.evaluate("() => [window.scrollY, document.querySelector('.panel')"
+                             ".scrollTop]") == [0, 0]
+        for box in (order, progress, status):
+            assert box["y"] >= 0 and box["y"] + box["height"] <= 800, box
+        page.screenshot(path=screenshots / "09-progress-beside-order.png")
+    finally:
+        page.context.close()
+
+
+def draw_polygon(page: Any, corners: list[tuple[int, int]]) -> None:
+    """Click the corners on the map (px from its top left), then the first again to close."""
+    box = page.locator("#map").bounding_box()
+    page.click("#draw-polygon")
+    for x, y in [*corners, corners[0]]:
+        page.mouse.click(box["x"] + x, box["y"] + y)
+
+
+def test_drawing_a_valid_area_clears_a_stale_error(page: Any) -> None:
+    open_page(page)
+    enter_area(page, [AREA[2], AREA[1], AREA[0], AREA[3]])  # west east swapped: the API's 422
+    page.click("#order")
+    page.wait_for_function("() => document.getElementById('order-error').textContent")
+    assert page.get_attribute("#west", "aria-invalid") == "true"
+    box = page.locator("#map").bounding_box()
+    page.click("#draw")
+    page.mouse.move(box["x"] + 300, box["y"] + 200)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 450, box["y"] + 320, steps=5)
+    page.mouse.up()
+    assert page.text_content("#order-error") == ""
+    assert page.get_attribute("#west", "aria-invalid") is None
+    # The same after a polygon, with the API's refusal naming the geometry.
+    refuse_orders(page, {"detail": "not that polygon", "field": "geometry"})
+    draw_polygon(page, [(300, 200), (480, 220), (420, 360)])
+    page.click("#order")
+    page.wait_for_function("() => document.getElementById('order-error').textContent")
+    assert page.get_attribute("#draw-polygon", "aria-invalid") == "true"
+    draw_polygon(page, [(320, 210), (470, 230), (400, 340)])
+    assert page.text_content("#order-error") == ""
+    assert page.get_attribute("#draw-polygon", "aria-invalid") is None
+
+
+def test_a_bow_tie_polygon_is_refused_in_the_page(page: Any, screenshots: Path) -> None:
+    sent = refuse_orders(page, {"detail": "seen"})
+    open_page(page)
+    before = [page.input_value(f"#{n}") for n in ("west", "south", "east", "north")]
+    # Two edges cross: (300, 200)-(500, 350) and (500, 200)-(300, 350).
+    draw_polygon(page, [(300, 200), (500, 350), (500, 200), (300, 350)])
+    page.wait_for_function("() => document.getElementById('order-error').textContent")
+    assert "crosses itself" in page.text_content("#order-error")
+    assert page.get_attribute("#draw-polygon", "aria-invalid") == "true"
+    assert page.get_attribute("#draw-polygon", "aria-pressed") == "false"
+    page.screenshot(path=screenshots / "10-bow-tie-refused.png")
+    # Refused before any request, and the area is still the one before.
+    assert not [url for url in page.requests if "execution" in url] and sent == []
+    assert [page.input_value(f"#{n}") for n in ("west", "south", "east", "north")] == before
+    assert page.is_hidden("#polygon-note")
+
+    # A polygon whose edges do not cross is the order's area, sent as its geometry.
+    draw_polygon(page, [(300, 200), (500, 200), (520, 350), (280, 380)])
+    assert page.text_content("#order-error") == ""
+    assert page.is_visible("#polygon-note")
+    page.screenshot(path=screenshots / "11-polygon-drawn.png")
+    page.click("#order")
+    page.wait_for_function("() => document.getElementById('order-error').textContent")
+    inputs = sent[0]["inputs"]
+    assert "bbox" not in inputs and inputs["geometry"]["type"] == "Polygon"
+    ring = inputs["geometry"]["coordinates"][0]
+    assert len(ring) == 5 and ring[0] == ring[-1]
+    bounds = [float(page.input_value(f"#{n}")) for n in ("west", "south", "east", "north")]
+    assert bounds == [min(p[0] for p in ring), min(p[1] for p in ring),
+                      max(p[0] for p in ring), max(p[1] for p in ring)]
+    # Typing the area again makes it a rectangle.
+    page.fill("#north", str(bounds[3] + 0.001))
+    page.dispatch_event("#north", "change")
+    assert page.is_hidden("#polygon-note")
+
+
+def test_a_polygon_drawn_on_the_map_is_ordered(page: Any) -> None:
+    open_page(page)
+    draw_polygon(page, [(420, 260), (560, 240), (600, 380), (450, 400)])
+    page.select_option("#method", "composite")
+    page.click("#order")
+    page.wait_for_selector("#job[data-status=successful]", timeout=JOB_TIMEOUT_MS)
+    page.wait_for_selector("#products li.current")
+    product = page.evaluate(CURRENT_PRODUCT)
+    item = page.evaluate("id => fetch(`products/${id}`).then(r => r.json())", product)
+    assert item["geometry"]["type"] == "Polygon"
+    assert len(item["geometry"]["coordinates"][0]) == 5
+    assert page.errors == []

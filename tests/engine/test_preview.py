@@ -22,7 +22,14 @@ from engine.contract import Order
 from engine.errors import InvalidParameter, NoObservations
 from engine.period import parse_period
 from engine.pipeline import build_product
-from engine.preview import Tile, items_over, preview_chain, preview_layers
+from engine.preview import (
+    FieldCache,
+    Tile,
+    field_block,
+    items_over,
+    preview_chain,
+    preview_layers,
+)
 
 PERIOD = parse_period(DEMO_PERIOD)
 BANDS = ("red", "green", "blue")
@@ -125,3 +132,17 @@ def test_tile_geometry() -> None:
     assert tile.bounds == pytest.approx((0.0, 0.0, 20037508.34, 20037508.34))
     assert tile.lonlat_bounds == pytest.approx((0.0, 0.0, 180.0, 85.0511287798))
     assert Tile(14, 0, 0, 512).pixel == pytest.approx(4.777, abs=1e-3)
+
+
+def test_the_tiles_of_a_block_share_one_cloud_field(items: list[NormalizedItem]) -> None:
+    fields = FieldCache()
+    first = central(14)
+    neighbour = Tile(14, first.x + 1, first.y)
+    assert field_block(first) == field_block(neighbour)
+    preview_layers(items, PERIOD, "synthesis", BANDS, "scl", first, fields=fields)
+    (key,) = fields._fields  # one field, the block's
+    shared = preview_layers(items, PERIOD, "synthesis", BANDS, "scl", neighbour,
+                            fields=fields)[1]
+    assert list(fields._fields) == [key]  # the neighbour used it
+    alone = preview_layers(items, PERIOD, "synthesis", BANDS, "scl", neighbour)[1]
+    np.testing.assert_array_equal(shared, alone)  # and it is the field it would compute

@@ -1,6 +1,8 @@
-// The map: product tiles over a plain background (no basemap: the service works offline),
-// the order's rectangle with a draw tool, product footprints, and the swipe comparison.
+// The map: product tiles over a basemap (`basemap.js`), the order's area with its draw tools
+// (`draw.js`), product footprints, and the swipe comparison.
 /* global L */
+import { addBasemap } from "./basemap.js";
+import { drawPolygon, drawRectangle } from "./draw.js";
 
 const OUTLINE = { color: "#d9480f", weight: 2, fill: false, dashArray: "6 4" };
 const FOOTPRINT = {
@@ -9,7 +11,7 @@ const FOOTPRINT = {
 
 export class MapView {
   constructor(element) {
-    this.map = L.map(element, { zoomControl: true, attributionControl: false, maxZoom: 19 });
+    this.map = L.map(element, { zoomControl: true, maxZoom: 19 });
     // Two panes for products: "bottom" holds the shown (or left) product, "top" the right
     // product of a comparison, clipped by the swipe.
     this.map.createPane("bottom").style.zIndex = 250;
@@ -20,6 +22,8 @@ export class MapView {
     this.area = null;
     this.split = 0.5;
     this.map.on("move zoom resize", () => this.clip());
+    // The zoom level, for tests and scripts (as `data-layer` says what the map shows).
+    this.map.on("zoomend", () => { element.dataset.zoom = String(this.map.getZoom()); });
   }
 
   fit(bbox, padding = 20) {
@@ -27,11 +31,19 @@ export class MapView {
     this.map.fitBounds([[s, w], [n, e]], { padding: [padding, padding] });
   }
 
-  /** Draw the order's area (dashed) and keep it in sync with the inputs. */
-  showArea(bbox) {
-    const bounds = [[bbox[1], bbox[0]], [bbox[3], bbox[2]]];
-    if (this.area) this.area.setBounds(bounds);
-    else this.area = L.rectangle(bounds, { ...OUTLINE, interactive: false }).addTo(this.map);
+  /** Put the basemap under everything: the tiles of `url`, or the offline one. */
+  setBasemap(basemap) {
+    return addBasemap(this.map, basemap);
+  }
+
+  /** Draw the order's area (dashed): a bbox, or the polygon `geometry` when there is one. */
+  showArea(bbox, geometry = null) {
+    if (this.area) this.map.removeLayer(this.area);
+    const style = { ...OUTLINE, interactive: false };
+    this.area = geometry
+      ? L.polygon(geometry.coordinates[0].map(([lon, lat]) => [lat, lon]), style)
+      : L.rectangle([[bbox[1], bbox[0]], [bbox[3], bbox[2]]], style);
+    this.area.addTo(this.map);
   }
 
   /** Show or hide the products' outlines (drawn over imagery, they hide its edges). */
@@ -95,54 +107,24 @@ export class MapView {
     bottom.style.clip = `rect(${nw.y}px, ${x}px, ${se.y}px, ${nw.x}px)`;
   }
 
-  /**
-   * Let the user draw a rectangle: drag, or click two corners. Resolves to [W, S, E, N], or
-   * null when cancelled (Esc, or `cancel()`).
-   */
+  /** Let the user draw a rectangle; resolves to [W, S, E, N], or null when cancelled. */
   drawRectangle() {
-    const map = this.map;
-    const container = map.getContainer();
-    container.classList.add("drawing");
-    map.dragging.disable();
-    map.boxZoom.disable();
-    let start = null;
-    let moved = false;
-    let preview = null;
-    return new Promise((resolve) => {
-      const finish = (bbox) => {
-        map.off("mousedown", down).off("mousemove", move).off("mouseup", up);
-        document.removeEventListener("keydown", key);
-        container.classList.remove("drawing");
-        map.dragging.enable();
-        map.boxZoom.enable();
-        if (preview) map.removeLayer(preview);
-        this.cancelDraw = null;
-        resolve(bbox);
-      };
-      const bboxOf = (a, b) => [
-        Math.min(a.lng, b.lng), Math.min(a.lat, b.lat),
-        Math.max(a.lng, b.lng), Math.max(a.lat, b.lat),
-      ].map((v) => Math.round(v * 1e5) / 1e5);
-      const down = (event) => {
-        if (!start) { start = event.latlng; moved = false; }
-      };
-      const move = (event) => {
-        if (!start) return;
-        moved = true;
-        const bounds = L.latLngBounds(start, event.latlng);
-        if (preview) preview.setBounds(bounds);
-        else preview = L.rectangle(bounds, { ...OUTLINE, dashArray: null }).addTo(map);
-      };
-      const up = (event) => {
-        if (!start) return;
-        const far = map.latLngToContainerPoint(start).distanceTo(event.containerPoint) > 4;
-        // A drag ends the rectangle; a click leaves the first corner set for a second click.
-        if (moved && far) finish(bboxOf(start, event.latlng));
-      };
-      const key = (event) => { if (event.key === "Escape") finish(null); };
-      map.on("mousedown", down).on("mousemove", move).on("mouseup", up);
-      document.addEventListener("keydown", key);
-      this.cancelDraw = () => finish(null);
-    });
+    return this.startDrawing(drawRectangle);
+  }
+
+  /** Let the user draw a polygon; resolves to its closed ring, or null when cancelled. */
+  drawPolygon() {
+    return this.startDrawing(drawPolygon);
+  }
+
+  /** Run a tool of `draw.js`; `cancelDraw()` stops it while it runs. */
+  async startDrawing(tool) {
+    const { done, cancel } = tool(this.map);
+    this.cancelDraw = cancel;
+    try {
+      return await done;
+    } finally {
+      this.cancelDraw = null;
+    }
   }
 }
