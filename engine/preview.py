@@ -61,6 +61,8 @@ SAMPLES_PER_CELL = 4
 #: 45 degrees, a few input scenes at most).
 FIELD_LEVELS = 3
 FIELD_MIN_ZOOM = 11
+#: The AOT is read at 1/AOT_COARSENING of the tile's resolution.
+AOT_COARSENING = 4
 #: Reads in flight at once: GDAL releases the GIL while it reads and decodes.
 READ_THREADS = 8
 #: Equatorial circumference of the Web Mercator sphere, metres.
@@ -218,8 +220,11 @@ def preview_layers(items: Sequence[NormalizedItem], period: Period, method_name:
         masks = pool.submit(_stack, pool, [[_mask_href(item, k) for k in mask_keys]
                                            for item in inputs.items], here, "uint8")
         # Only the synthesis weighs by aerosols: the other methods would read it for nothing.
+        # Aerosols vary over kilometres (Sen2Cor estimates them on large windows): read at a
+        # quarter of the tile's resolution, from a coarser overview, and repeated.
         aot = (pool.submit(_stack, pool, [[item.aot.href if item.aot else None]
-                                          for item in inputs.items], here, "uint16")
+                                          for item in inputs.items],
+                           _Window(tile.bounds, tile.size // AOT_COARSENING), "uint16")
                if inputs.has_aot and method.needs_cloud_weight else None)
         coarse = _Window(_pixel_bounds(tile, row0, col0, cells * factor),
                          cells * SAMPLES_PER_CELL)
@@ -227,7 +232,8 @@ def preview_layers(items: Sequence[NormalizedItem], period: Period, method_name:
                                                    for item in inputs.items], coarse, "uint8")
                         if method.needs_cloud_weight and cached is None else None)
         dn_block, mask_block = dn.result(), masks.result()
-        aot_block = aot.result() if aot is not None else None
+        aot_block = (np.repeat(np.repeat(aot.result(), AOT_COARSENING, axis=-2),
+                               AOT_COARSENING, axis=-1) if aot is not None else None)
         coarse_block = coarse_masks.result() if coarse_masks is not None else None
     if inputs.flavour is MaskFlavour.MAJA:
         dn_block = maja_to_offset_dn(dn_block)
