@@ -61,8 +61,6 @@ SAMPLES_PER_CELL = 4
 #: 45 degrees, a few input scenes at most).
 FIELD_LEVELS = 3
 FIELD_MIN_ZOOM = 11
-#: The AOT is read at 1/AOT_COARSENING of the tile's resolution.
-AOT_COARSENING = 4
 #: Reads in flight at once: GDAL releases the GIL while it reads and decodes.
 READ_THREADS = 8
 #: Equatorial circumference of the Web Mercator sphere, metres.
@@ -138,26 +136,41 @@ def field_block(tile: Tile) -> Tile:
     return Tile(zoom, tile.x >> shift, tile.y >> shift, tile.size)
 
 
+@dataclass(frozen=True)
+class BlockField:
+    """What the tiles of a block share: the synthesis' blurred cloud fields, and the AOT.
+
+    ``gs``, ``gl``: (T, cells, cells) over the block and its margin. ``aot``: the items' AOT
+    DN sampled `SAMPLES_PER_CELL` times a cell over the same area, (T_items, 1, n, n), or
+    None: aerosols vary over kilometres (Sen2Cor estimates them on large windows), so a tile
+    takes its AOT from here rather than reading it again.
+    """
+
+    gs: F32
+    gl: F32
+    aot: npt.NDArray[np.uint16] | None
+
+
 class FieldCache:
-    """The blurred cloud fields of the latest blocks of tiles, shared by their tiles."""
+    """The `BlockField` of the latest blocks of tiles, shared by their tiles."""
 
     def __init__(self, size: int = 32) -> None:
         self.size = size
-        self._fields: OrderedDict[tuple[Any, ...], tuple[F32, F32]] = OrderedDict()
+        self._fields: OrderedDict[tuple[Any, ...], BlockField] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[Any, ...]) -> tuple[F32, F32] | None:
-        """The fields kept under ``key``, if any (and keep them longer)."""
+    def get(self, key: tuple[Any, ...]) -> BlockField | None:
+        """The field kept under ``key``, if any (and keep it longer)."""
         with self._lock:
             if key in self._fields:
                 self._fields.move_to_end(key)
                 return self._fields[key]
         return None
 
-    def put(self, key: tuple[Any, ...], fields: tuple[F32, F32]) -> None:
-        """Keep ``fields``; forget the oldest beyond the size."""
+    def put(self, key: tuple[Any, ...], field: BlockField) -> None:
+        """Keep ``field``; forget the oldest beyond the size."""
         with self._lock:
-            self._fields[key] = fields
+            self._fields[key] = field
             while len(self._fields) > self.size:
                 self._fields.popitem(last=False)
 
@@ -212,6 +225,8 @@ def preview_layers(items: Sequence[NormalizedItem], period: Period, method_name:
            block.z, block.x, block.y)
     cached = fields.get(key) if fields is not None and method.needs_cloud_weight else None
     here = _Window(tile.bounds, tile.size)
+    coarse = _Window(_pixel_bounds(tile, row0, col0, cells * factor), cells * SAMPLES_PER_CELL)
+    needs_field = method.needs_cloud_weight and cached is None
     with rasterio.Env(**dict(gdal_env(gdal_options))), ThreadPoolExecutor(READ_THREADS) as pool:
         maja = inputs.flavour is MaskFlavour.MAJA
         dn = pool.submit(_stack, pool, [[item.bands[b].href for b in inputs.bands]
@@ -219,31 +234,34 @@ def preview_layers(items: Sequence[NormalizedItem], period: Period, method_name:
                          "int16" if maja else "uint16", MAJA_NODATA if maja else 0)
         masks = pool.submit(_stack, pool, [[_mask_href(item, k) for k in mask_keys]
                                            for item in inputs.items], here, "uint8")
-        # Only the synthesis weighs by aerosols: the other methods would read it for nothing.
-        # Aerosols vary over kilometres (Sen2Cor estimates them on large windows): read at a
-        # quarter of the tile's resolution, from a coarser overview, and repeated.
-        aot = (pool.submit(_stack, pool, [[item.aot.href if item.aot else None]
-                                          for item in inputs.items],
-                           _Window(tile.bounds, tile.size // AOT_COARSENING), "uint16")
-               if inputs.has_aot and method.needs_cloud_weight else None)
-        coarse = _Window(_pixel_bounds(tile, row0, col0, cells * factor),
-                         cells * SAMPLES_PER_CELL)
         coarse_masks = (pool.submit(_stack, pool, [[_mask_href(item, k) for k in mask_keys]
                                                    for item in inputs.items], coarse, "uint8")
-                        if method.needs_cloud_weight and cached is None else None)
+                        if needs_field else None)
+        # Only the synthesis weighs by aerosols: the other methods would read it for nothing.
+        coarse_aot = (pool.submit(_stack, pool, [[item.aot.href if item.aot else None]
+                                                 for item in inputs.items], coarse, "uint16")
+                      if needs_field and inputs.has_aot else None)
         dn_block, mask_block = dn.result(), masks.result()
-        aot_block = (np.repeat(np.repeat(aot.result(), AOT_COARSENING, axis=-2),
-                               AOT_COARSENING, axis=-1) if aot is not None else None)
-        coarse_block = coarse_masks.result() if coarse_masks is not None else None
+        if needs_field:
+            assert coarse_masks is not None
+            fraction = coarse_cloud_block(coarse_masks.result(),
+                                          replace(context, factor=SAMPLES_PER_CELL))
+            cached = BlockField(*cloud_weight.blurred_cloud_fields(fraction),
+                                aot=coarse_aot.result() if coarse_aot is not None else None)
+            if fields is not None:
+                fields.put(key, cached)
     if inputs.flavour is MaskFlavour.MAJA:
         dn_block = maja_to_offset_dn(dn_block)
-    if coarse_block is not None:
-        fraction = coarse_cloud_block(coarse_block, replace(context, factor=SAMPLES_PER_CELL))
-        cached = cloud_weight.blurred_cloud_fields(fraction)
-        if fields is not None:
-            fields.put(key, cached)
+    aot_block = None
     if cached is not None:
-        context = replace(context, gs=cached[0], gl=cached[1])
+        context = replace(context, gs=cached.gs, gl=cached.gl)
+        if cached.aot is not None:
+            # Each pixel of the tile takes the sample it falls in.
+            rows = ((tile.y * tile.size - row0 + np.arange(tile.size)) * SAMPLES_PER_CELL
+                    ) // factor
+            cols = ((tile.x * tile.size - col0 + np.arange(tile.size)) * SAMPLES_PER_CELL
+                    ) // factor
+            aot_block = cached.aot[:, :, rows[:, None], cols[None, :]]
     y0, x0 = tile.y * tile.size - row0, tile.x * tile.size - col0
     location = {0: {"array-location": [(0, 0), (0, 0), (y0, y0 + tile.size),
                                        (x0, x0 + tile.size)]}}
