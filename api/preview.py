@@ -51,6 +51,9 @@ MAX_SEARCHES = 256
 #: does not have): reflectance x 10000 from 0 to 0.3, medoid distances 0 to 0.1.
 REFLECTANCE_RANGE = (0.0, 3000.0)
 DISTANCE_RANGE = (0.0, 0.1)
+#: Days between two observations of a pixel where Sentinel-2A and 2B orbits overlap (5 days
+#: each, two relative orbits): the top of the count and weight stretches.
+OBSERVATION_INTERVAL_DAYS = 2.5
 
 
 @dataclass(frozen=True)
@@ -197,12 +200,11 @@ class PreviewService:
         data = np.stack([layers[keys.index(a)] for a in preset.assets])
         if all(a in REFLECTANCE for a in preset.assets):
             data = data * REFLECTANCE_DN
-        rescale = preview_range(preset, request, len(items))
+        rescale = preview_range(preset, request)
         return render(data, preset, rescale, request.fmt)
 
 
-def preview_range(preset: Preset, request: PreviewRequest, n_items: int
-                  ) -> tuple[float, float] | None:
+def preview_range(preset: Preset, request: PreviewRequest) -> tuple[float, float] | None:
     """The value range a preview layer is stretched over (None: categorical)."""
     stretch = preset.stretch
     if stretch is Stretch.NONE:
@@ -214,12 +216,16 @@ def preview_range(preset: Preset, request: PreviewRequest, n_items: int
         return REFLECTANCE_RANGE
     if preset.name == "medoid_distance":
         return DISTANCE_RANGE
-    return 0.0, float(max(1, n_items))  # counts and weight sums: at most one per scene
+    # Counts and weight sums: at most one per scene. The same range on every tile (no seams
+    # between tiles of different scene counts) and in the legend: the scenes a pixel may
+    # see in the window, one every OBSERVATION_INTERVAL_DAYS.
+    window_days = 2 * request.period.half_window_days + 1
+    return 0.0, float(max(1, round(window_days / OBSERVATION_INTERVAL_DAYS)))
 
 
-def preview_legend(request: PreviewRequest, n_items: int) -> dict[str, Any]:
+def preview_legend(request: PreviewRequest) -> dict[str, Any]:
     """The legend of a preview layer, in the products' form (`api.tiles.styles.legend`)."""
-    return legend(request.preset, preview_range(request.preset, request, n_items))
+    return legend(request.preset, preview_range(request.preset, request))
 
 
 def render(data: np.ndarray, preset: Preset, rescale: tuple[float, float] | None,

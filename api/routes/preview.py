@@ -105,7 +105,7 @@ def preview_layers(request: Request, period: Period, method: Method = DEFAULT_ME
         if all(a in REFLECTANCE or a in quality for a in preset.assets):
             checked = _request(period, method, name, chain.DEFAULT, 256, "png")
             layers.append({"id": name, "title": preset.title, "assets": list(preset.assets),
-                           "legend": preview_legend(checked, n_items=0)})
+                           "legend": preview_legend(checked)})
     return {"method": method, "default": "rgb", "layers": layers}
 
 

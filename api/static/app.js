@@ -1,9 +1,11 @@
-// The l3a page: order a mosaic, watch its job, look at the product, compare two products.
+// The l3a page: preview a mosaic, order it, watch its job, look at the product, compare two
+// products.
 import * as api from "./js/api.js";
 import { crossesItself } from "./js/geometry.js";
 import { MapView } from "./js/mapview.js";
 import { getPeriod, initPeriod } from "./js/period.js";
 import { renderLegend, renderDownloads, productLabel } from "./js/panels.js";
+import { Preview } from "./js/preview.js";
 
 const $ = (id) => document.getElementById(id);
 const BBOX_IDS = ["west", "south", "east", "north"];
@@ -17,6 +19,20 @@ const state = {
 };
 
 const view = new MapView($("map"));
+
+// ---------------------------------------------------------------- the preview
+
+/** What the preview depends on in the order form, or null while the period is incomplete. */
+function previewChoices() {
+  const period = getPeriod();
+  const method = $("method").value;
+  return period && method ? { period, method, cloudMask: $("cloud-mask").value } : null;
+}
+
+const preview = new Preview(view, {
+  toggle: $("preview"), layer: $("preview-layer"), legend: $("preview-legend"),
+  details: $("preview-details"), hint: $("preview-hint"), status: $("preview-status"),
+}, previewChoices);
 
 // ---------------------------------------------------------------- the order form
 
@@ -240,6 +256,7 @@ async function showProduct(id) {
   $("product").hidden = false;
   $("layer-box").hidden = false;
   $("product-title").textContent = "Product";
+  $("layer-box-title").textContent = "Product";
   $("product-summary").textContent = productLabel(item);
   renderDownloads($("downloads"), item);
   await drawLayers();
@@ -304,9 +321,13 @@ async function startCompare() {
   $("swipe-right-label").textContent = `${label(right)} ▶`;
   $("swipe").hidden = false;
   $("compare-stop").hidden = false;
+  // The swipe compares two products: a preview under them would show through wherever one
+  // has no data, and pass for it.
+  preview.suspend("Hidden while comparing two products");
   $("product").hidden = false;
   $("layer-box").hidden = false;
   $("product-title").textContent = "Comparison";
+  $("layer-box-title").textContent = "Products compared";
   $("product-summary").textContent = `Left: ${label(left)}. Right: ${label(right)}.`;
   renderDownloads($("downloads"), await api.getProduct(right), await api.getProduct(left));
   await fillLayerPicker([left, right]);
@@ -322,6 +343,7 @@ function stopCompare() {
   view.clear("top");
   $("swipe").hidden = true;
   $("compare-stop").hidden = true;
+  preview.resume();
 }
 
 function moveSwipe() {
@@ -387,7 +409,15 @@ async function start() {
   $("compare-start").addEventListener("click", startCompare);
   $("compare-stop").addEventListener("click", () => { stopCompare(); drawLayers(); });
   $("swipe-range").addEventListener("input", moveSwipe);
-  await Promise.all([describeProcess(), refreshProducts()]);
+  // The preview follows the period, the method and the cloud mask; not the area, which is
+  // drawn over it (the preview shows the whole map, to help choose where to order).
+  const period = $("period-kind").closest("fieldset");
+  for (const [input, events] of [[period, ["input", "change"]], [$("method"), ["change"]],
+    [$("cloud-mask"), ["change"]]]) {
+    for (const type of events) input.addEventListener(type, () => preview.schedule());
+  }
+  // The preview needs the methods and cloud masks only: it need not wait for the products.
+  await Promise.all([describeProcess().then(() => { preview.rebuild(); }), refreshProducts()]);
   document.body.dataset.ready = "true";
 }
 

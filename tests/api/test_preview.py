@@ -18,6 +18,7 @@ from api.routes.preview import REASON, preview_service
 from api.settings import Settings
 from api.tiles.responses import TILEJSON_FIELDS
 from catalog.demo import DEMO_BBOX, DEMO_PERIOD
+from engine.period import parse_period
 
 CENTRE = ((DEMO_BBOX[0] + DEMO_BBOX[2]) / 2, (DEMO_BBOX[1] + DEMO_BBOX[3]) / 2)
 WEB_MERCATOR = morecantile.tms.get("WebMercatorQuad")
@@ -136,3 +137,8 @@ def test_the_layers_of_a_method_and_their_legends(client: TestClient) -> None:
     assert ids[:2] == ["rgb", "falsecolor"] and "method" in ids and "flag" not in ids
     rgb = layers[0]["legend"]
     assert rgb["kind"] == "rgb" and rgb["rescale"] == [0.0, 3000.0]
+    # Counts stretch over the scenes a window may hold, the same on every tile and legend.
+    count = next(layer for layer in layers if layer["id"] == "count")["legend"]
+    period = parse_period(DEMO_PERIOD)
+    assert count["rescale"] == [0.0, round((2 * period.half_window_days + 1) / 2.5)]
+    assert count["rescale"][1] >= 12  # a month's window holds the demo's 12 scenes

@@ -10,7 +10,6 @@ import io
 import math
 import re
 import threading
-from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,13 +21,19 @@ import pytest
 from PIL import Image
 
 from tests.api.support import Server
-from tests.browser.support import new_page, open_page
+from tests.browser.support import (
+    LAND,
+    SEA,
+    close_to,
+    colour_near,
+    map_shot,
+    new_page,
+    open_page,
+    zoom_out_to,
+)
 
 pytestmark = pytest.mark.browser
 
-#: The offline basemap's colours (``OFFLINE_COLOURS`` of ``api/static/js/basemap.js``).
-LAND = (0xF3, 0xEF, 0xE6)
-SEA = (0xC6, 0xDB, 0xEA)
 #: The colour of every tile of the test's own tile server.
 TILE = (214, 96, 168)
 #: Places around the demo (near Toulouse) seen at zoom 6: (lon, lat), on land or at sea.
@@ -92,18 +97,6 @@ def online_server(tmp_path_factory: pytest.TempPathFactory, demo: Path,
     server.stop()
 
 
-def zoom_out_to(page: Any, zoom: int) -> None:
-    """Zoom out with the map's own button, one level at a time, as a user does."""
-    while (now := int(page.get_attribute("#map", "data-zoom"))) > zoom:
-        page.click(".leaflet-control-zoom-out")
-        page.wait_for_selector(f"#map[data-zoom='{now - 1}']")
-    page.wait_for_function("() => !document.querySelector('.leaflet-zoom-anim')")
-
-
-def map_shot(page: Any) -> Image.Image:
-    return Image.open(io.BytesIO(page.locator("#map").screenshot())).convert("RGB")
-
-
 def pixel_of(lon: float, lat: float, centre: tuple[float, float], zoom: int,
              size: tuple[int, int]) -> tuple[int, int]:
     """Where (lon, lat) is on a Web Mercator map of `size` px centred on `centre`."""
@@ -121,18 +114,6 @@ def order_area_centre(page: Any) -> tuple[float, float]:
     w, s, e, n = page.evaluate("() => fetch('viewer/config.json').then(r => r.json())")["bbox"]
     mercator = [math.log(math.tan(math.pi / 4 + math.radians(v) / 2)) for v in (s, n)]
     return (w + e) / 2, math.degrees(2 * math.atan(math.exp(sum(mercator) / 2)) - math.pi / 2)
-
-
-def colour_near(shot: Image.Image, xy: tuple[int, int]) -> tuple[int, int, int]:
-    """The most common colour of the 7 x 7 px around `xy` (clear of a line or a label)."""
-    x, y = xy
-    assert 3 <= x < shot.width - 3 and 3 <= y < shot.height - 3, (xy, shot.size)
-    pixels = [shot.getpixel((i, j)) for i in range(x - 3, x + 4) for j in range(y - 3, y + 4)]
-    return Counter(pixels).most_common(1)[0][0]
-
-
-def close_to(colour: tuple[int, ...], expected: tuple[int, int, int], tolerance: int = 4) -> bool:
-    return all(abs(a - b) <= tolerance for a, b in zip(colour, expected, strict=True))
 
 
 def test_offline_the_page_draws_countries_coasts_and_their_names(
@@ -169,11 +150,12 @@ def test_offline_the_page_draws_countries_coasts_and_their_names(
         assert box["x"] < where["x"] and where["x"] + where["width"] < box["x"] + box["width"]
         assert box["y"] < where["y"] and where["y"] + where["height"] < box["y"] + box["height"]
     assert "Natural Earth" in page.text_content(".leaflet-control-attribution")
-    # The basemap lies under the products' panes and the drawn area.
-    z = page.evaluate("() => Object.fromEntries(['basemap', 'basemap-labels', 'bottom', 'top',"
-                      " 'overlay'].map(p => [p, Number(getComputedStyle(document.querySelector("
-                      "`.leaflet-${p}-pane`)).zIndex)]))")
-    assert z["basemap"] < z["basemap-labels"] < z["bottom"] < z["top"] < z["overlay"]
+    # The basemap lies under the preview, the products' panes and the drawn area.
+    z = page.evaluate("() => Object.fromEntries(['basemap', 'basemap-labels', 'preview', 'bottom',"
+                      " 'top', 'overlay'].map(p => [p, Number(getComputedStyle("
+                      "document.querySelector(`.leaflet-${p}-pane`)).zIndex)]))")
+    assert (z["basemap"] < z["basemap-labels"] < z["preview"] < z["bottom"] < z["top"]
+            < z["overlay"])
     # Once switched, the page asks OpenStreetMap nothing more (zooming out asked no tile).
     assert [u for u in page.requests if urlparse(u).hostname == "tile.openstreetmap.org"] == osm
     assert sum("countries-50m.json" in url for url in page.requests) == 1
@@ -202,6 +184,9 @@ def test_the_configured_tiles_are_the_basemap_when_they_load(
     page = new_page(chromium, online_server.url)
     try:
         open_page(page)
+        # The preview of the demo would cover the basemap: off, to see the basemap's tiles.
+        page.uncheck("#preview")
+        page.wait_for_selector("#map:not([data-preview])")
         page.wait_for_selector("#map[data-basemap=online]")
         page.wait_for_function(
             """() => {

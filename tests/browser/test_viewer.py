@@ -14,7 +14,7 @@ from PIL import Image
 
 from catalog.demo import DEMO_BBOX
 from tests.api.support import Server
-from tests.browser.support import new_page, open_page
+from tests.browser.support import new_page, open_page, wait_for_preview
 
 pytestmark = pytest.mark.browser
 
@@ -93,6 +93,7 @@ def test_the_page_works_offline_with_the_demo_prefilled(page: Any, screenshots: 
     # Everything the page loaded came from the service itself (no CDN), but the basemap's
     # tiles: OpenStreetMap's by default, which fail here (offline), so the page draws its own.
     page.wait_for_selector("#map[data-basemap=offline]")
+    wait_for_preview(page)  # the preview of the prefilled order, from the service too
     hosts = {urlparse(url).netloc for url in page.requests if url.startswith("http")}
     assert hosts == {urlparse(page.url).netloc, "tile.openstreetmap.org"}
     assert page.errors == []
@@ -127,6 +128,11 @@ def test_order_watch_view_and_compare_two_methods(page: Any, screenshots: Path) 
     page.click("#compare-start")
     wait_for_tiles(page, "bottom")
     wait_for_tiles(page, "top")
+    # The swipe compares the two products alone: the preview, under both, is hidden meanwhile
+    # (where a product has no data it would show through and pass for it).
+    page.wait_for_selector("#map:not([data-preview])")
+    assert page.text_content("#preview-hint") == "Hidden while comparing two products"
+    assert page.is_hidden("#preview-details")
     page.locator("#swipe-range").evaluate(
         "r => { r.value = 35; r.dispatchEvent(new Event('input')); }")
     clip = page.evaluate("() => document.querySelector('.leaflet-top-pane').style.clip")

@@ -59,3 +59,14 @@ export function tileJSON(id, layer, rescale) {
   if (rescale) query.set("rescale", rescale.join(","));
   return getJSON(`products/${encodeURIComponent(id)}/tiles/WebMercatorQuad/tilejson.json?${query}`);
 }
+
+/** The layers a method's preview can be drawn as, each with its legend (as a product's). */
+export function previewLayers(period, method) {
+  return getJSON(`preview/layers?${new URLSearchParams({ period, method })}`);
+}
+
+/** The TileJSON of the preview of an order's {period, method, cloudMask}, drawn as `layer`. */
+export function previewTileJSON({ period, method, cloudMask }, layer) {
+  const query = new URLSearchParams({ period, method, layer, cloud_mask: cloudMask });
+  return getJSON(`preview/tilejson.json?${query}`);
+}

@@ -1,23 +1,33 @@
-// The map: product tiles over a basemap (`basemap.js`), the order's area with its draw tools
-// (`draw.js`), product footprints, and the swipe comparison.
+// The map: product tiles over the preview (`preview.js`) over a basemap (`basemap.js`), the
+// order's area with its draw tools (`draw.js`), product footprints, and the swipe comparison.
 /* global L */
 import { addBasemap } from "./basemap.js";
 import { drawPolygon, drawRectangle } from "./draw.js";
+import { QueuedTileLayer } from "./tilequeue.js";
 
-const OUTLINE = { color: "#d9480f", weight: 2, fill: false, dashArray: "6 4" };
+const OUTLINE = {
+  color: "#d9480f", weight: 2, fill: false, dashArray: "6 4", className: "order-area",
+};
 const FOOTPRINT = {
   color: "#495057", weight: 1, fill: false, opacity: 0.7, className: "footprint",
 };
 
 export class MapView {
   constructor(element) {
-    this.map = L.map(element, { zoomControl: true, maxZoom: 19 });
+    // The map's own zoom range: without it Leaflet takes its layers' range, and the preview
+    // alone on the offline basemap (from zoom 11) would forbid zooming out.
+    this.map = L.map(element, { zoomControl: true, minZoom: 0, maxZoom: 19 });
     // Two panes for products: "bottom" holds the shown (or left) product, "top" the right
     // product of a comparison, clipped by the swipe.
     this.map.createPane("bottom").style.zIndex = 250;
     this.map.createPane("top").style.zIndex = 260;
+    // The preview of an order (`preview.js`): over the basemap and its names (210, 240), so
+    // that it reads as imagery, under the products (what was ordered wins) and under the
+    // overlay pane (400), where the order's area stays drawn over it.
+    this.map.createPane("preview").style.zIndex = 245;
     L.control.scale({ imperial: false }).addTo(this.map);
     this.layers = { bottom: null, top: null };
+    this.preview = null;
     this.footprints = L.layerGroup().addTo(this.map);
     this.area = null;
     this.split = 0.5;
@@ -79,6 +89,52 @@ export class MapView {
     layer.addTo(this.map);
     this.layers[pane] = layer;
     this.clip();
+  }
+
+  /**
+   * Show the preview's TileJSON under the products, replacing the one before; `events` are
+   * Leaflet's tile layer events (`loading`, `load`, ...) to listen to.
+   */
+  showPreview(tilejson, events = {}) {
+    this.clearPreview();
+    const [w, s, e, n] = tilejson.bounds;
+    // A few tiles at a time: each takes the service about a second (`tilequeue.js`).
+    this.preview = new QueuedTileLayer(tilejson.tiles[0], {
+      pane: "preview",
+      className: "tiles-preview",
+      tileSize: tilejson.tileSize || 256,
+      bounds: [[s, w], [n, e]],
+      // Below its minzoom the service answers every tile 204 (a tile would read too many
+      // scenes): Leaflet asks nothing there. Past its maxzoom the browser enlarges the
+      // maxzoom's tiles, so that the preview does not vanish at the map's last zoom.
+      minZoom: tilejson.minzoom,
+      maxNativeZoom: tilejson.maxzoom,
+      maxZoom: Math.max(tilejson.maxzoom, this.map.getMaxZoom()),
+      // A preview tile is computed on request (about a second): ask for the tiles of where
+      // the map stops, not of every view it passes through while panned or zoomed.
+      updateWhenIdle: true,
+      updateWhenZooming: false,
+    });
+    this.preview.on(events);
+    this.preview.addTo(this.map);
+    // The preview's tiles, for tests and scripts (as `data-layer` says what products show).
+    this.map.getContainer().dataset.preview = tilejson.tiles[0];
+  }
+
+  clearPreview() {
+    if (this.preview) this.map.removeLayer(this.preview);
+    this.preview = null;
+    delete this.map.getContainer().dataset.preview;
+  }
+
+  /** The map's zoom level now. */
+  get zoom() {
+    return this.map.getZoom();
+  }
+
+  /** Call `callback(zoom)` after each change of zoom. */
+  onZoom(callback) {
+    this.map.on("zoomend", () => callback(this.map.getZoom()));
   }
 
   clear(pane) {
