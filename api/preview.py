@@ -8,8 +8,8 @@ tiles are drawn (`api.tiles.styles`):
   view's tiles share one), kept ``L3A_PREVIEW_SEARCH_TTL_S`` seconds;
 - rendered tiles in a bounded LRU keyed by the scenes the tile was made of (their ids, dates
   and files: the catalogue's state), the parameters and the tile;
-- the synthesis' cloud fields of blocks of 8 x 8 tiles (`engine.preview.FieldCache`), so
-  that neighbouring tiles read the masks of their margin once;
+- the synthesis' cloud fields of blocks of about 28 km (`engine.preview.FieldCache`), so
+  that neighbouring tiles, and the zooms of one place, read the masks of a margin once;
 - at most one tile computed per core at once: a map asks for a dozen tiles together, and
   the service's other requests must still be answered.
 

@@ -13,13 +13,14 @@ What differs from the ordered product, and why the two agree only "up to resampl
   UTM lattice;
 - W_cloud's cells are the tile's pixels times a whole ``factor`` (about 240 m on the ground,
   as in a product, but not the same cells), and its cloud field is computed from the SCL read
-  at four samples a cell over the tile and a margin of `MARGIN_CELLS` cells (four sigmas of
-  the large Gaussian: beyond it a cloud weighs less than 1e-3 on the tile), where a product
-  counts every pixel of its own area;
+  at four samples a cell over the tile's block (`field_block`) and a margin of
+  `MARGIN_CELLS` cells (three sigmas of the large Gaussian: a cloud further away weighs at
+  most 1 % of a cloud next to the pixel), where a product counts every pixel of its own
+  area; the AOT is one sample a cell of the same area;
 - the CNN mask is not run (about 3 s a megapixel): a chain with ``cnn`` is previewed without
   it, and says so (`preview_chain`).
 
-`tests/api/test_preview.py` measures the difference against an ordered product.
+`tests/engine/test_preview.py` measures the difference against an ordered product.
 """
 
 from __future__ import annotations
@@ -52,15 +53,18 @@ from engine.observations import maja_to_offset_dn, prepare
 from engine.period import Period
 
 WEB_MERCATOR = CRS.from_epsg(3857)
-#: Cells of cloud field read around the tile: 4 sigmas of the large Gaussian.
-MARGIN_CELLS = int(4 * cloud_weight.SIGMA_LARGE)
+#: Cells of cloud field read around a block of tiles: 3 sigmas of the large Gaussian. Against
+#: 4, the field's reads shrink by a quarter and the agreement with the product measured the
+#: same (`tests/engine/test_preview.py`).
+MARGIN_CELLS = int(3 * cloud_weight.SIGMA_LARGE)
 #: SCL samples per cell side for the cloud field: the share of cloud of a cell in sixteenths.
 SAMPLES_PER_CELL = 4
-#: Tiles share the cloud field of their ancestor this many zooms up (8 x 8 tiles: neighbours
-#: read the margin's masks once), but not above `FIELD_MIN_ZOOM` (a block of about 27 km at
-#: 45 degrees, a few input scenes at most).
-FIELD_LEVELS = 3
-FIELD_MIN_ZOOM = 11
+#: Tiles share the cloud field of their ancestor at this zoom (about 28 km at 45 degrees, a
+#: few input scenes at most), so that neighbours, and the zooms of one place, read the
+#: margin's masks once...
+FIELD_ZOOM = 10
+#: ... from this zoom on, where the cells can be the same metres at every zoom.
+FACTOR_ZOOM = 11
 #: Reads in flight at once: GDAL releases the GIL while it reads and decodes.
 READ_THREADS = 8
 #: Equatorial circumference of the Web Mercator sphere, metres.
@@ -130,10 +134,36 @@ def items_over(items: Sequence[NormalizedItem], tile: Tile) -> list[NormalizedIt
 
 
 def field_block(tile: Tile) -> Tile:
-    """The block of tiles sharing ``tile``'s cloud field (its ancestor, `FIELD_LEVELS` up)."""
-    zoom = max(min(tile.z, FIELD_MIN_ZOOM), tile.z - FIELD_LEVELS)
-    shift = tile.z - zoom
-    return Tile(zoom, tile.x >> shift, tile.y >> shift, tile.size)
+    """The block of tiles whose cloud field ``tile`` shares: its ancestor at `FIELD_ZOOM`.
+
+    Tiles coarser than `FACTOR_ZOOM` (or than `FIELD_ZOOM`) have a field of their own.
+    """
+    if _fine_zoom(tile) < FACTOR_ZOOM or tile.z < FIELD_ZOOM:
+        return tile
+    shift = tile.z - FIELD_ZOOM
+    return Tile(FIELD_ZOOM, tile.x >> shift, tile.y >> shift, tile.size)
+
+
+def cell_factor(tile: Tile) -> int:
+    """Tile pixels per cloud cell: about 240 m on the ground, the same cells at every zoom.
+
+    From `FACTOR_ZOOM` down, the factor is the one of `FACTOR_ZOOM` doubled at each zoom, so
+    that the cells of a block are the same metres whatever the zoom: one field then serves
+    the block's tiles at every zoom (a user zooming in reads no mask twice). The cell is
+    within 15 % of 240 m wherever Sentinel-2 flies.
+    """
+    block = field_block(tile)
+    fine = _fine_zoom(tile)
+    if fine < FACTOR_ZOOM or block is tile:
+        return max(1, round(cloud_weight.COARSE_CELL_M / (tile.pixel * tile.cos_lat)))
+    base_pixel = _WORLD / 2**FACTOR_ZOOM / 256
+    base = max(1, round(cloud_weight.COARSE_CELL_M / (base_pixel * block.cos_lat)))
+    return int(base) << (fine - FACTOR_ZOOM)
+
+
+def _fine_zoom(tile: Tile) -> int:
+    """The zoom whose 256 px tiles have the tile's pixel size (a 512 px tile is one deeper)."""
+    return tile.z + (tile.size // 256).bit_length() - 1
 
 
 @dataclass(frozen=True)
@@ -206,7 +236,7 @@ def preview_layers(items: Sequence[NormalizedItem], period: Period, method_name:
     flavour = over[0].masks.flavour if over else MaskFlavour.SCL
     chain = preview_chain(cloud_mask, flavour)
     inputs = prepare(over, period, bands, chain.name, method)
-    factor = max(1, round(cloud_weight.COARSE_CELL_M / (tile.pixel * block.cos_lat)))
+    factor = cell_factor(tile)
     context = BlockContext(
         method=method, bands=inputs.bands,
         output_bands=tuple(inputs.bands.index(b) for b in bands),
@@ -221,7 +251,8 @@ def preview_layers(items: Sequence[NormalizedItem], period: Period, method_name:
     row0 = (block.y << shift) * tile.size - MARGIN_CELLS * factor
     col0 = (block.x << shift) * tile.size - MARGIN_CELLS * factor
     cells = -(-(span_px + 2 * MARGIN_CELLS * factor) // factor)
-    key = (tuple(item.id for item in inputs.items), chain.name, tile.size, factor,
+    # The same cells in metres at every zoom (`cell_factor`): one field for the block's tiles.
+    key = (tuple(item.id for item in inputs.items), chain.name, round(factor * tile.pixel, 3),
            block.z, block.x, block.y)
     cached = fields.get(key) if fields is not None and method.needs_cloud_weight else None
     here = _Window(tile.bounds, tile.size)
@@ -238,8 +269,11 @@ def preview_layers(items: Sequence[NormalizedItem], period: Period, method_name:
                                                    for item in inputs.items], coarse, "uint8")
                         if needs_field else None)
         # Only the synthesis weighs by aerosols: the other methods would read it for nothing.
+        # One AOT sample a cell: aerosols vary over kilometres (Sen2Cor estimates them on
+        # large windows), so a coarse overview serves, at a sixteenth of the SCL's reads.
         coarse_aot = (pool.submit(_stack, pool, [[item.aot.href if item.aot else None]
-                                                 for item in inputs.items], coarse, "uint16")
+                                                 for item in inputs.items],
+                                  _Window(coarse.bounds, cells), "uint16")
                       if needs_field and inputs.has_aot else None)
         dn_block, mask_block = dn.result(), masks.result()
         if needs_field:
@@ -256,11 +290,9 @@ def preview_layers(items: Sequence[NormalizedItem], period: Period, method_name:
     if cached is not None:
         context = replace(context, gs=cached.gs, gl=cached.gl)
         if cached.aot is not None:
-            # Each pixel of the tile takes the sample it falls in.
-            rows = ((tile.y * tile.size - row0 + np.arange(tile.size)) * SAMPLES_PER_CELL
-                    ) // factor
-            cols = ((tile.x * tile.size - col0 + np.arange(tile.size)) * SAMPLES_PER_CELL
-                    ) // factor
+            # Each pixel of the tile takes the sample of the cell it falls in.
+            rows = (tile.y * tile.size - row0 + np.arange(tile.size)) // factor
+            cols = (tile.x * tile.size - col0 + np.arange(tile.size)) // factor
             aot_block = cached.aot[:, :, rows[:, None], cols[None, :]]
     y0, x0 = tile.y * tile.size - row0, tile.x * tile.size - col0
     location = {0: {"array-location": [(0, 0), (0, 0), (y0, y0 + tile.size),

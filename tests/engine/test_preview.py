@@ -8,6 +8,7 @@ zooms 12 and up: 20 m pixels are larger than the tiles' 4.9-19 m).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import morecantile
@@ -25,6 +26,7 @@ from engine.pipeline import build_product
 from engine.preview import (
     FieldCache,
     Tile,
+    cell_factor,
     field_block,
     items_over,
     preview_chain,
@@ -134,15 +136,30 @@ def test_tile_geometry() -> None:
     assert Tile(14, 0, 0, 512).pixel == pytest.approx(4.777, abs=1e-3)
 
 
-def test_the_tiles_of_a_block_share_one_cloud_field(items: list[NormalizedItem]) -> None:
+@pytest.mark.parametrize("other", [(14, 1, 0, 256), (12, 0, 0, 256), (13, 0, 0, 512)])
+def test_the_tiles_of_a_block_share_one_cloud_field_at_every_zoom(
+        items: list[NormalizedItem], other: tuple[int, int, int, int]) -> None:
     fields = FieldCache()
     first = central(14)
-    neighbour = Tile(14, first.x + 1, first.y)
-    assert field_block(first) == field_block(neighbour)
+    z, dx, dy, size = other
+    base = central(z)
+    neighbour = Tile(z, base.x + dx, base.y + dy, size)
+    assert field_block(first) == replace(field_block(neighbour), size=256)
+    # The same cells in metres: 32 pixels of zoom 14 are 8 of zoom 12 and 16 of 13 at 512 px.
+    assert cell_factor(first) * first.pixel == pytest.approx(
+        cell_factor(neighbour) * neighbour.pixel)
     preview_layers(items, PERIOD, "synthesis", BANDS, "scl", first, fields=fields)
     (key,) = fields._fields  # one field, the block's
     shared = preview_layers(items, PERIOD, "synthesis", BANDS, "scl", neighbour,
                             fields=fields)[1]
-    assert list(fields._fields) == [key]  # the neighbour used it
+    assert list(fields._fields) == [key]  # the other tile used it
     alone = preview_layers(items, PERIOD, "synthesis", BANDS, "scl", neighbour)[1]
     np.testing.assert_array_equal(shared, alone)  # and it is the field it would compute
+
+
+def test_cloud_cells_stay_near_240_m_on_the_ground_from_the_equator_to_70_degrees() -> None:
+    for lat in range(0, 71, 5):
+        t = WEB_MERCATOR.tile(1.3, lat, 14)
+        tile = Tile(14, t.x, t.y)
+        ground = cell_factor(tile) * tile.pixel * field_block(tile).cos_lat
+        assert 200 <= ground <= 280, (lat, ground)
