@@ -38,7 +38,7 @@ from engine.period import Period
 
 if TYPE_CHECKING:
     from catalog.model import NormalizedItem
-    from engine.preview import Tile
+    from engine.preview import FieldCache, Tile
 
 Format = Literal["png", "webp"]
 MEDIA = {"png": "image/png", "webp": "image/webp"}
@@ -120,7 +120,7 @@ class PreviewService:
         self._tiles: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self._lock = threading.Lock()
         self._computing = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
-        self._fields: Any = None  # engine.preview.FieldCache, made with the first tile
+        self._fields: FieldCache | None = None  # made with the first tile
         self.computed = 0  # tiles computed since start (the cache's misses)
 
     def tile(self, request: PreviewRequest, z: int, x: int, y: int) -> bytes:

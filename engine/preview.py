@@ -14,8 +14,8 @@ What differs from the ordered product, and why the two agree only "up to resampl
 - W_cloud's cells are the tile's pixels times a whole ``factor`` (about 240 m on the ground,
   as in a product, but not the same cells), and its cloud field is computed from the SCL read
   at four samples a cell over the tile's block (`field_block`) and a margin of
-  `MARGIN_CELLS` cells (three sigmas of the large Gaussian: a cloud further away weighs at
-  most 1 % of a cloud next to the pixel), where a product counts every pixel of its own
+  `MARGIN_CELLS` cells (three sigmas of the large Gaussian: a cloud further away weighs
+  about 1 % of a cloud next to the pixel), where a product counts every pixel of its own
   area; the AOT is one sample a cell of the same area;
 - the CNN mask is not run (about 3 s a megapixel): a chain with ``cnn`` is previewed without
   it, and says so (`preview_chain`).
@@ -44,7 +44,6 @@ from catalog.model import MaskFlavour, NormalizedItem
 from catalog.normalize import MAJA_NODATA
 from engine import cloud_weight
 from engine.blocks import BlockContext, coarse_cloud_block, reduce_block
-from engine.errors import InvalidParameter
 from engine.load import gdal_env
 from engine.masks import chain as mask_chain
 from engine.methods import get_method
@@ -346,14 +345,3 @@ def _read(href: str, window: _Window, dtype: str, fill: int) -> npt.NDArray[Any]
     data = np.ma.filled(image.array[0], fill)
     return np.asarray(data, dtype=dtype)
 
-
-def check_size(size: int) -> int:
-    """A tile size the preview serves (256 or 512 px).
-
-    Raises:
-        InvalidParameter: ``tilesize``, another size.
-
-    """
-    if size not in (256, 512):
-        raise InvalidParameter("tilesize", f"{size} is not 256 or 512")
-    return size
