@@ -24,6 +24,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -111,6 +112,10 @@ class NothingHere(Exception):
     """No scene of the period over the tile: answered 204, with the reason."""
 
 
+class Abandoned(Exception):
+    """The client left before the tile's turn came: not computed."""
+
+
 class PreviewService:
     """The searches and tiles of the previews of one running service."""
 
@@ -122,13 +127,20 @@ class PreviewService:
         self._computing = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
         self._fields: FieldCache | None = None  # made with the first tile
         self.computed = 0  # tiles computed since start (the cache's misses)
+        self.abandoned = 0  # tiles whose client left before their turn
 
-    def tile(self, request: PreviewRequest, z: int, x: int, y: int) -> bytes:
+    def tile(self, request: PreviewRequest, z: int, x: int, y: int,
+             still_wanted: Callable[[], bool] = lambda: True) -> bytes:
         """The rendered tile.
+
+        ``still_wanted`` is asked when the tile's turn to be computed comes: a web map cancels
+        the tiles that a pan or a zoom moved out of view, often before their turn, and a tile
+        no one waits for must not delay the ones someone does.
 
         Raises:
             BelowMinZoom: ``z`` below the preview's minimum zoom.
             NothingHere: no scene of the period over the tile.
+            Abandoned: ``still_wanted`` said no; nothing was computed.
             InvalidParameter: a parameter the catalogue's scenes cannot serve.
 
         """
@@ -147,6 +159,10 @@ class PreviewService:
                 self._tiles.move_to_end(key)
                 return self._tiles[key]
         with self._computing:
+            if not still_wanted():
+                with self._lock:
+                    self.abandoned += 1
+                raise Abandoned("the client left before the tile's turn")
             image = self._render(request, items, tile)
         with self._lock:
             self.computed += 1

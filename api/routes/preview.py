@@ -13,11 +13,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import anyio.from_thread
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from api.preview import (
     MEDIA,
+    Abandoned,
     BelowMinZoom,
     NothingHere,
     PreviewRequest,
@@ -129,9 +131,13 @@ def preview_tile(
     checked = _request(period, method, layer, cloud_mask, tilesize, format)
     if x >= 2**z or y >= 2**z:
         raise InvalidParameter("x" if x >= 2**z else "y", f"outside the zoom {z} grid")
+    def still_wanted() -> bool:
+        # This route runs on a worker thread: ask the event loop whether the client is there.
+        return not anyio.from_thread.run(request.is_disconnected)
+
     try:
-        image = preview_service(request).tile(checked, z, x, y)
-    except (BelowMinZoom, NothingHere) as exc:
+        image = preview_service(request).tile(checked, z, x, y, still_wanted)
+    except (BelowMinZoom, NothingHere, Abandoned) as exc:
         return Response(status_code=204, headers={REASON: str(exc)})
     return Response(image, media_type=MEDIA[checked.fmt],
                     headers={"Cache-Control": "public, max-age=600"})

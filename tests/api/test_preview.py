@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from api.app import create_app
+from api.preview import Abandoned, check_request
 from api.routes.preview import REASON, preview_service
 from api.settings import Settings
 from api.tiles.responses import TILEJSON_FIELDS
@@ -142,3 +143,17 @@ def test_the_layers_of_a_method_and_their_legends(client: TestClient) -> None:
     period = parse_period(DEMO_PERIOD)
     assert count["rescale"] == [0.0, round((2 * period.half_window_days + 1) / 2.5)]
     assert count["rescale"][1] >= 12  # a month's window holds the demo's 12 scenes
+
+
+def test_a_tile_whose_client_left_before_its_turn_is_not_computed(client: TestClient) -> None:
+    service = preview_service(SimpleNamespace(app=client.app))  # type: ignore[arg-type]
+    request = check_request(parse_period(DEMO_PERIOD), "median", "rgb", "scl", 256, "png")
+    t = WEB_MERCATOR.tile(*CENTRE, 14)
+    computed, abandoned = service.computed, service.abandoned
+    with pytest.raises(Abandoned):
+        service.tile(request, 14, t.x + 5, t.y, still_wanted=lambda: False)
+    assert (service.computed, service.abandoned) == (computed, abandoned + 1)
+    # Wanted, it is computed and kept; kept, it is answered whoever asks.
+    image = service.tile(request, 14, t.x + 5, t.y)
+    assert service.computed == computed + 1
+    assert service.tile(request, 14, t.x + 5, t.y, still_wanted=lambda: False) == image
