@@ -13,11 +13,11 @@ Tiles: up to `PER_ZOOM` distinct tiles a zoom, 11 to 14, over the demo, each ask
 each, who goes first alternating. The figures are p50 and p95 per zoom and over all tiles;
 the target (issue 16) is at most 1.5x rio-tiler's at both.
 
-Measured here (2 cores; last runs, 26 tiles): synthesis p50 1.17-1.32x rio-tiler's, p95
-1.48-1.64x; median 1.18-1.21x and 1.36-1.38x; composite 1.74-1.79x and 1.98-2.01x. The
-synthesis' tail is the first tile of each zoom-10 block, which computes the block's cloud
-field (SCL at four samples a ~240 m cell over the block and a 9 km margin, about +0.3 s);
-the demo spans two such blocks, so two of the 26 tiles pay it.
+Measured here (2 cores; three runs, 26 tiles each): synthesis p50 1.15-1.21x rio-tiler's,
+p95 1.38-1.45x; median 1.18-1.19x and 1.35-1.38x; composite 1.71-1.74x and 1.96-2.02x.
+The synthesis' tail is the first tile of each zoom-10 block, which computes the block's
+cloud field (SCL at 3 x 3 samples a ~240 m cell over the block and a 9 km margin, +0.2-0.3
+s); the demo spans two such blocks, so two of the 26 tiles pay it.
 
 Run: ``pytest tests/benchmarks/test_preview_latency.py --run-benchmarks -s``.
 """
