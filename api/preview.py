@@ -177,6 +177,24 @@ class PreviewService:
         """Rendered tiles kept now."""
         return len(self._tiles)
 
+    def extent(self, period: Period) -> tuple[float, float, float, float] | None:
+        """Lon/lat bounds of the period's scenes when the catalogue is a local file, else None.
+
+        An item file (the demo's) is searched whole at no cost, so the TileJSON can tell a map
+        where the preview has something to show; a STAC API is not searched for the whole world.
+        """
+        from catalog.search import locate_source, search
+
+        target = sources.resolve(None, self.settings, local_user=True).searchable(
+            self.settings.data_dir)
+        if locate_source(target).path is None:
+            return None
+        items = search(target, (-180.0, -90.0, 180.0, 90.0), *period.search_interval())
+        if not items:
+            return None
+        return (min(i.bbox[0] for i in items), min(i.bbox[1] for i in items),
+                max(i.bbox[2] for i in items), max(i.bbox[3] for i in items))
+
     def _items(self, period: Period, tile: Tile) -> list[NormalizedItem]:
         """The period's scenes over the tile's area, searched once per area and TTL."""
         from catalog.search import search

@@ -82,6 +82,7 @@ def preview_tilejson(
     """What an order of this period and method would give, as web map tiles, before ordering."""
     checked = _request(period, method, layer, cloud_mask, tilesize, format)
     settings = request.app.state.settings
+    extent = preview_service(request).extent(checked.period)
     query = urlencode({"period": checked.period.label, "method": method, "layer": layer,
                        "cloud_mask": checked.cloud_mask, "tilesize": tilesize})
     return {
@@ -92,7 +93,7 @@ def preview_tilejson(
         "tiles": [f"{base}/preview/tiles/{{z}}/{{x}}/{{y}}.{format}?{query}"],
         "minzoom": settings.preview_min_zoom,
         "maxzoom": 18,
-        "bounds": [-180.0, -_MAX_LAT, 180.0, _MAX_LAT],
+        "bounds": list(extent or (-180.0, -_MAX_LAT, 180.0, _MAX_LAT)),
         "tileSize": tilesize,
     }
 

@@ -50,6 +50,10 @@ def test_the_tilejson_is_standard_and_says_from_which_zoom(client: TestClient) -
     assert document["tilejson"] == "3.0.0"
     assert document["minzoom"] == 11 and document["tileSize"] == 256
     assert "without the CNN" in document["description"]
+    # The demo is an item file: the bounds are its scenes', so a map asks for nothing else.
+    west, south, east, north = document["bounds"]
+    assert west <= DEMO_BBOX[0] and east >= DEMO_BBOX[2] and east - west < 1
+    assert south <= DEMO_BBOX[1] and north >= DEMO_BBOX[3] and north - south < 1
     (url,) = document["tiles"]
     # The period is written canonically; the tile answers at that URL.
     assert "period=2024-Q3" in url and "method=median" in url and "{z}/{x}/{y}.png" in url
