@@ -99,9 +99,10 @@ def check_request(period: Period, method: str, layer: str, cloud_mask: str, size
                                f"a band, rgb, falsecolor or one of {', '.join(sorted(quality))}")
     if size not in (256, 512):
         raise InvalidParameter("tilesize", f"{size} is not 256 or 512")
-    if fmt not in MEDIA:
+    known: dict[str, Format] = {"png": "png", "webp": "webp"}
+    if fmt not in known:
         raise InvalidParameter("format", f"{fmt!r} is not one of {', '.join(MEDIA)}")
-    return PreviewRequest(period, method, layer, cloud_mask, size, fmt)  # type: ignore[arg-type]
+    return PreviewRequest(period, method, layer, cloud_mask, size, known[fmt])
 
 
 class BelowMinZoom(Exception):

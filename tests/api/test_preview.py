@@ -161,3 +161,8 @@ def test_a_tile_whose_client_left_before_its_turn_is_not_computed(client: TestCl
     image = service.tile(request, 14, t.x + 5, t.y)
     assert service.computed == computed + 1
     assert service.tile(request, 14, t.x + 5, t.y, still_wanted=lambda: False) == image
+
+
+def test_a_format_the_preview_does_not_draw_is_refused(client: TestClient) -> None:
+    response = client.get(tile_url(13, fmt="jpg"), params=params())
+    assert response.status_code == 422 and response.json()["field"] == "format"
