@@ -28,7 +28,8 @@ from api.jobs.publish import clean_staging
 from api.jobs.sources import DEMO, Source
 from api.jobs.store import JobStore
 from api.jobs.worker import WorkerPool
-from api.routes import jobs, landing, preview, processes, products
+from api.routes import jobs, landing, processes, products
+from api.routes.preview import register_preview
 from api.services import Services
 from api.settings import Settings
 from api.stac import router as stac_router
@@ -72,9 +73,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     problems.install(app)
-    for module in (landing, processes, jobs, products, preview):
+    for module in (landing, processes, jobs, products):
         app.include_router(module.router)
     app.include_router(stac_router)  # GET / (STAC landing page, or the viewer for browsers)
+    register_preview(app, settings)
     _mount_viewer_and_tiles(app, settings)
     # Middleware added last runs first: CORS answers preflights, then HEAD and OPTIONS are
     # answered around the TileJSON rewriting (a HEAD's length is the rewritten body's).

@@ -184,41 +184,46 @@ class PreviewService:
         An item file (the demo's) is searched whole at no cost, so the TileJSON can tell a map
         where the preview has something to show; a STAC API is not searched for the whole world.
         """
-        from catalog.search import locate_source, search
+        from catalog.search import locate_source
 
-        target = sources.resolve(None, self.settings, local_user=True).searchable(
-            self.settings.data_dir)
-        if locate_source(target).path is None:
+        if locate_source(self._target()).path is None:
             return None
-        items = search(target, (-180.0, -90.0, 180.0, 90.0), *period.search_interval())
+        items = self._search(period, "world", (-180.0, -90.0, 180.0, 90.0))
         if not items:
             return None
         return (min(i.bbox[0] for i in items), min(i.bbox[1] for i in items),
                 max(i.bbox[2] for i in items), max(i.bbox[3] for i in items))
 
     def _items(self, period: Period, tile: Tile) -> list[NormalizedItem]:
-        """The period's scenes over the tile's area, searched once per area and TTL."""
-        from catalog.search import search
+        """The period's scenes over the tile, from a search of its area at the minimum zoom."""
         from engine.preview import items_over
 
-        area = _ancestor(tile, self.settings.preview_min_zoom)
+        area = tile.ancestor(self.settings.preview_min_zoom)
+        return items_over(self._search(period, (area.z, area.x, area.y), area.lonlat_bounds),
+                          tile)
+
+    def _search(self, period: Period, area: Any, bbox: tuple[float, float, float, float]
+                ) -> list[NormalizedItem]:
+        """The period's scenes over ``bbox``, searched once per period, area and TTL."""
+        from catalog.search import search
+
         key = (self.settings.source, period.label, area)
         now = time.monotonic()
         with self._lock:
             found = self._searches.get(key)
         if found is None or now - found[0] > self.settings.preview_search_ttl_s:
-            source = sources.resolve(None, self.settings, local_user=True)
-            start, end = period.search_interval()
-            west, south, east, north = _lonlat(area)
-            items = search(source.searchable(self.settings.data_dir), (west, south, east, north),
-                           start, end)
-            found = (now, items)
+            found = (now, search(self._target(), bbox, *period.search_interval()))
             with self._lock:
                 self._searches[key] = found
                 _drop_expired(self._searches, now, self.settings.preview_search_ttl_s)
                 while len(self._searches) > MAX_SEARCHES:  # the oldest first
                     del self._searches[min(self._searches, key=lambda k: self._searches[k][0])]
-        return items_over(found[1], tile)
+        return found[1]
+
+    def _target(self) -> str:
+        """What `catalog.search` is given for the service's catalogue."""
+        return sources.resolve(None, self.settings, local_user=True).searchable(
+            self.settings.data_dir)
 
     def _render(self, request: PreviewRequest, items: list[NormalizedItem], tile: Tile
                 ) -> bytes:
@@ -288,20 +293,6 @@ def _state(items: list[NormalizedItem]) -> str:
         hrefs = ",".join(asset.href for asset in item.bands.values())
         digest.update(f"{item.id}\t{item.datetime.isoformat()}\t{hrefs}\n".encode())
     return digest.hexdigest()
-
-
-def _ancestor(tile: Tile, zoom: int) -> tuple[int, int, int]:
-    """The (z, x, y) of the tile's ancestor at ``zoom`` (itself if it is not deeper)."""
-    if tile.z <= zoom:
-        return tile.z, tile.x, tile.y
-    shift = tile.z - zoom
-    return zoom, tile.x >> shift, tile.y >> shift
-
-
-def _lonlat(zxy: tuple[int, int, int]) -> tuple[float, float, float, float]:
-    from engine.preview import Tile
-
-    return Tile(*zxy).lonlat_bounds
 
 
 def _drop_expired(searches: dict[tuple[Any, ...], tuple[float, Any]], now: float,

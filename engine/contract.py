@@ -16,8 +16,6 @@ from catalog.model import BAND_ID
 from engine.errors import InvalidParameter
 from engine.period import Period
 
-#: Reflectance bands an order may name, by Sentinel-2 common name.
-BANDS: tuple[str, ...] = tuple(BAND_ID)
 DEFAULT_BANDS: tuple[str, ...] = ("blue", "green", "red", "nir")
 #: Output pixel sizes in metres: the native lattices of Sentinel-2, so no output pixel
 #: straddles a fraction of an input pixel.

@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
+import morecantile
 import numpy as np
 import numpy.typing as npt
 import rasterio
@@ -52,6 +53,7 @@ from engine.observations import maja_to_offset_dn, prepare
 from engine.period import Period
 
 WEB_MERCATOR = CRS.from_epsg(3857)
+_QUAD = morecantile.tms.get("WebMercatorQuad")
 #: Cells of cloud field read around a block of tiles: 3 sigmas of the large Gaussian. Against
 #: 4, the field's reads shrink by a quarter and the agreement with the product measured the
 #: same (`tests/engine/test_preview.py`).
@@ -84,20 +86,21 @@ class Tile:
     @property
     def bounds(self) -> tuple[float, float, float, float]:
         """(west, south, east, north) in EPSG:3857 metres."""
-        span = _WORLD / 2**self.z
-        west = -_WORLD / 2 + self.x * span
-        north = _WORLD / 2 - self.y * span
-        return west, north - span, west + span, north
+        b = _QUAD.xy_bounds(morecantile.Tile(self.x, self.y, self.z))
+        return b.left, b.bottom, b.right, b.top
 
     @property
     def lonlat_bounds(self) -> tuple[float, float, float, float]:
         """(west, south, east, north) in degrees."""
-        n = 2.0**self.z
+        b = _QUAD.bounds(morecantile.Tile(self.x, self.y, self.z))
+        return b.left, b.bottom, b.right, b.top
 
-        def lat(row: float) -> float:
-            return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / n))))
-
-        return self.x / n * 360 - 180, lat(self.y + 1), (self.x + 1) / n * 360 - 180, lat(self.y)
+    def ancestor(self, zoom: int) -> Tile:
+        """The tile containing this one at ``zoom`` (itself when it is not deeper)."""
+        if self.z <= zoom:
+            return self
+        shift = self.z - zoom
+        return Tile(zoom, self.x >> shift, self.y >> shift, self.size)
 
     @property
     def pixel(self) -> float:
@@ -110,10 +113,6 @@ class Tile:
         _, south, _, north = self.lonlat_bounds
         return math.cos(math.radians((south + north) / 2))
 
-    @property
-    def ground_pixel_m(self) -> float:
-        """Pixel size on the ground at the tile's centre latitude, metres."""
-        return self.pixel * self.cos_lat
 
 
 def preview_chain(cloud_mask: str, flavour: MaskFlavour) -> mask_chain.MaskChain:
@@ -141,8 +140,7 @@ def field_block(tile: Tile) -> Tile:
     """
     if _fine_zoom(tile) < FACTOR_ZOOM or tile.z < FIELD_ZOOM:
         return tile
-    shift = tile.z - FIELD_ZOOM
-    return Tile(FIELD_ZOOM, tile.x >> shift, tile.y >> shift, tile.size)
+    return tile.ancestor(FIELD_ZOOM)
 
 
 def cell_factor(tile: Tile) -> int:
@@ -172,9 +170,8 @@ class BlockField:
     """What the tiles of a block share: the synthesis' blurred cloud fields, and the AOT.
 
     ``gs``, ``gl``: (T, cells, cells) over the block and its margin. ``aot``: the items' AOT
-    DN sampled `SAMPLES_PER_CELL` times a cell over the same area, (T_items, 1, n, n), or
-    None: aerosols vary over kilometres (Sen2Cor estimates them on large windows), so a tile
-    takes its AOT from here rather than reading it again.
+    DN, one sample a cell over the same area, (T_items, 1, cells, cells), or None: aerosols
+    vary over kilometres, so a tile takes its AOT from here rather than reading it again.
     """
 
     gs: F32

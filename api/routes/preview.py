@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import anyio.from_thread
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 
 from api.preview import (
@@ -28,6 +28,7 @@ from api.preview import (
 )
 from api.preview import check_request as check_preview
 from api.services import BaseUrl
+from api.settings import Settings
 from api.tiles.styles import PRESETS, REFLECTANCE
 from engine.contract import DEFAULT_METHOD, METHODS, QUALITY
 from engine.errors import InvalidParameter
@@ -53,13 +54,15 @@ CloudMask = Annotated[str, Query(max_length=64, description=(
 TileSize = Annotated[int, Query(description="256 or 512 pixels")]
 
 
+def register_preview(app: FastAPI, settings: Settings) -> None:
+    """Mount the preview's routes, with its caches, on ``app``."""
+    setattr(app.state, _SERVICE, PreviewService(settings))
+    app.include_router(router)
+
+
 def preview_service(request: Request) -> PreviewService:
-    """The service's preview caches, made on first use."""
-    state = request.app.state
-    service: PreviewService | None = getattr(state, _SERVICE, None)
-    if service is None:
-        service = PreviewService(state.settings)
-        setattr(state, _SERVICE, service)
+    """The service's preview caches (`register_preview`)."""
+    service: PreviewService = getattr(request.app.state, _SERVICE)
     return service
 
 
@@ -102,11 +105,12 @@ def preview_tilejson(
 def preview_layers(request: Request, period: Period, method: Method = DEFAULT_METHOD
                    ) -> dict[str, Any]:
     """The ``layer`` values a method's preview can be drawn as, and how each is drawn."""
+    parsed = parse_period(period)
     quality = {q.key for q in QUALITY.get(method, ())}
     layers = []
     for name, preset in PRESETS.items():
         if all(a in REFLECTANCE or a in quality for a in preset.assets):
-            checked = _request(period, method, name, chain.DEFAULT, 256, "png")
+            checked = check_preview(parsed, method, name, chain.DEFAULT, 256, "png")
             layers.append({"id": name, "title": preset.title, "assets": list(preset.assets),
                            "legend": preview_legend(checked)})
     return {"method": method, "default": "rgb", "layers": layers}
