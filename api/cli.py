@@ -139,8 +139,7 @@ def _checked_order(args: argparse.Namespace, settings: Settings) -> NormalizedOr
 
 def _option(field: str) -> str:
     """The command-line option of an order field (``cloud_mask`` is ``--cloud-mask``)."""
-    return {"cloud_dilation": "cloud-dilation", "geometry": "bbox"}.get(
-        field, field.replace("_", "-"))
+    return "bbox" if field == "geometry" else field.replace("_", "-")
 
 
 def _log_engine_to_stderr() -> None:

@@ -109,7 +109,7 @@ def normalize(inputs: MosaicInputs, settings: Settings, today: date | None = Non
     """
     bbox, geometry, area_field = _area_of_interest(inputs)
     period = _period(inputs.period, today or datetime.now(UTC).date())
-    epsg = check_area(bbox, inputs.resolution, inputs.crs, settings.max_area_km2, area_field)
+    epsg = _check_area(bbox, inputs.resolution, inputs.crs, settings.max_area_km2, area_field)
     source = sources.resolve(inputs.source, settings, local_user=local_user)
     _check_bands(inputs.bands, source)
     return NormalizedOrder(
@@ -120,11 +120,11 @@ def normalize(inputs: MosaicInputs, settings: Settings, today: date | None = Non
     )
 
 
-def check_area(bbox: tuple[float, float, float, float], resolution: int, crs: int | None,
+def _check_area(bbox: tuple[float, float, float, float], resolution: int, crs: int | None,
                max_area_km2: float, field: str = "bbox") -> int:
     """Refuse an area larger than ``max_area_km2`` or whose grid is; the grid's EPSG code.
 
-    The API (`normalize`) and ``l3a build`` both check an order with it, before any search.
+    `normalize` checks every order with it (the API's and ``l3a build``'s), before any search.
 
     Raises:
         InvalidParameter: naming ``field`` (the area) or ``crs``.

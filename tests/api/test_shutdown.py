@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,34 +12,22 @@ import pytest
 
 from api.jobs.process import CANCEL_GRACE_S
 from tests.api.support import EXECUTE, Server, order, small_bbox, wait_running
+from tests.catalog._support import SilentServer
 
 
 @pytest.fixture
-def silent_url() -> Iterator[tuple[str, list[socket.socket]]]:
-    """A host that accepts connections and never answers; the connections it holds."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                held.append(listener.accept()[0])
-            except OSError:  # closed at teardown
-                return
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/silent.tif", held
-    listener.close()
-    for connection in held:
-        connection.close()
+def silent() -> Iterator[SilentServer]:
+    """A host that accepts connections and never answers."""
+    with SilentServer() as server:
+        yield server
 
 
 def test_sigterm_stops_a_server_whose_build_is_stuck_in_a_read_and_keeps_the_order(
         make_server: type[Server], demo: Path, tmp_path: Path,
-        silent_url: tuple[str, list[socket.socket]]) -> None:
+        silent: SilentServer) -> None:
     # The demo's items with every asset on the silent host: the build waits in its first
     # read and never reaches a block boundary, where it would see a cancellation.
-    url, held = silent_url
+    url = f"{silent.url}/silent.tif"
     lines = (demo / "items.ndjson").read_text().splitlines()
     items = [json.loads(line) for line in lines]
     for item in items:
@@ -57,9 +43,9 @@ def test_sigterm_stops_a_server_whose_build_is_stuck_in_a_read_and_keeps_the_ord
         job = client.post(EXECUTE, json=order(bbox=small_bbox(0), source="stuck")).json()
         wait_running(client, job["jobID"], min_progress=1)
     deadline = time.monotonic() + 60
-    while not held and time.monotonic() < deadline:
+    while not silent.connections and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert held, "the build never reached the silent host"
+    assert silent.connections, "the build never reached the silent host"
     assert server.proc is not None
     start = time.monotonic()
     server.proc.send_signal(signal.SIGTERM)

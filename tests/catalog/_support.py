@@ -198,6 +198,11 @@ class SilentServer:
         """An http URL to this server."""
         return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
 
+    @property
+    def connections(self) -> int:
+        """Connections accepted and held so far."""
+        return len(self._held)
+
     def _accept(self) -> None:
         while not self._stop.is_set():
             try:
