@@ -78,10 +78,10 @@ class Blocks:
     #: The block side asked for; blocks are smaller only at the grid's edges.
     step: int
 
-    def windows(self) -> list[Window]:
-        """Every block's window, in computing order."""
-        row_starts = np.cumsum((0, *self.rows))
-        col_starts = np.cumsum((0, *self.cols))
+    def windows(self, offset: tuple[int, int] = (0, 0)) -> list[Window]:
+        """Every block's window, in computing order, moved by ``offset`` (rows, columns)."""
+        row_starts = np.cumsum((offset[0], *self.rows))
+        col_starts = np.cumsum((offset[1], *self.cols))
         return [(int(row_starts[i]), int(row_starts[i + 1]), int(col_starts[j]),
                  int(col_starts[j + 1])) for i, j in self.order]
 
@@ -107,6 +107,14 @@ def plan_blocks(grid: Grid, chunk: int, lattice: Lattice | None) -> Blocks:
 
     indices = [(i, j) for i in range(len(rows)) for j in range(len(cols))]
     return Blocks(rows, cols, tuple(sorted(indices, key=key)), chunk)
+
+
+def moved(lattice: Lattice | None, offset: tuple[int, int]) -> Lattice | None:
+    """The lattice seen from a grid whose top-left pixel is ``offset`` of this one's."""
+    if lattice is None:
+        return None
+    return Lattice((lattice.origin[0] - offset[0], lattice.origin[1] - offset[1]),
+                   lattice.tiles)
 
 
 class Reblocker:

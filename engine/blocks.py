@@ -7,7 +7,7 @@ hands them a `BlockContext` with everything that is not pixels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -51,6 +51,10 @@ class BlockContext:
     grid_transform: tuple[float, float, float, float, float, float] | None = None
     gs: F32 | None = None  # (T, Yc, Xc) small-sigma cloud field, for methods that need it
     gl: F32 | None = None
+    #: Where ``gs`` and ``gl`` sit in the order's field when they are a part's crop of it:
+    #: (row, column) of their first cell, and the whole field's (rows, columns).
+    field_origin: tuple[int, int] = (0, 0)
+    field_cells: tuple[int, int] | None = None
     temporal: TemporalParams = field(default_factory=TemporalParams)
 
     @property
@@ -62,6 +66,17 @@ class BlockContext:
     def group_lists(self) -> list[list[int]]:
         """Groups as lists, the form `merge_first_valid` takes."""
         return [list(g) for g in self.groups]
+
+
+def for_window(ctx: BlockContext, window: tuple[int, int, int, int]) -> BlockContext:
+    """The context of the blocks of ``window`` (a part), carrying only their cloud fields."""
+    if ctx.gs is None or ctx.gl is None:
+        return ctx
+    cells = (int(ctx.gs.shape[1]), int(ctx.gs.shape[2]))
+    rows, cols = cloud_weight.crop_window(window, ctx.factor, cells)
+    return replace(ctx, gs=np.ascontiguousarray(ctx.gs[:, rows, cols]),
+                   gl=np.ascontiguousarray(ctx.gl[:, rows, cols]),
+                   field_origin=(rows.start, cols.start), field_cells=cells)
 
 
 def _trim(array: npt.NDArray[Any], overlap: int) -> npt.NDArray[Any]:
@@ -163,7 +178,7 @@ def reduce_block(
         y0, x0 = location[-2][0], location[-1][0]
         weight_cloud = cloud_weight.cloud_weight_block(
             ctx.gs, ctx.gl, ctx.factor, y0, x0, classes.shape[-2:],
-            classes == ObsClass.CLOUD,
+            classes == ObsClass.CLOUD, ctx.field_origin, ctx.field_cells,
         )
 
     obs = Observations(

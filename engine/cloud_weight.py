@@ -286,6 +286,8 @@ def cloud_weight_block(
     x0: int,
     shape: tuple[int, int],
     cloud_here: npt.NDArray[np.bool_] | None,
+    origin: tuple[int, int] = (0, 0),
+    cells: tuple[int, int] | None = None,
 ) -> F32:
     """W_cloud of one block of the output grid.
 
@@ -298,6 +300,9 @@ def cloud_weight_block(
         shape: (Y, X) of the block.
         cloud_here: bool (T, Y, X), true where the pixel itself is cloud (weight 0); None when
             no pixel is.
+        origin: (row, column) of the first cell of ``gs`` and ``gl`` in the order's field,
+            when they are a crop of it (`crop_window`).
+        cells: (rows, columns) of the order's whole field; None: the fields are whole.
 
     Returns:
         float32 (T, Y, X) in [0, 1], never NaN: ``(1 - Gs) * (1 - Gl)`` interpolated from the
@@ -307,7 +312,8 @@ def cloud_weight_block(
     if gs.shape != gl.shape or gs.ndim != 3:
         raise ValueError(f"gs: shapes {gs.shape} and {gl.shape} differ or are not 3-D")
     ny, nx = int(shape[0]), int(shape[1])
-    n_t, n_yc, n_xc = gs.shape
+    n_t = gs.shape[0]
+    n_yc, n_xc = cells if cells is not None else gs.shape[1:]
     weight = np.empty((n_t, ny, nx), dtype=np.float32)
     if cloud_here is not None and cloud_here.shape != weight.shape:
         raise ValueError(f"cloud_here: shape {cloud_here.shape} is not {weight.shape}")
@@ -315,9 +321,13 @@ def cloud_weight_block(
     c_lo, c_hi, c_f = _lerp_axis(n_xc, x0, nx, factor)
     # Only the coarse cells the block interpolates from: a block of a 110 km order needs a few
     # dozen of its 458^2.
-    y_cells = slice(int(r_lo[0]), int(r_hi[-1]) + 1)
-    x_cells = slice(int(c_lo[0]), int(c_hi[-1]) + 1)
-    rows = (r_lo - y_cells.start, r_hi - y_cells.start, r_f)
+    y_cells = slice(int(r_lo[0]) - origin[0], int(r_hi[-1]) + 1 - origin[0])
+    x_cells = slice(int(c_lo[0]) - origin[1], int(c_hi[-1]) + 1 - origin[1])
+    if (y_cells.start < 0 or x_cells.start < 0 or y_cells.stop > gs.shape[1]
+            or x_cells.stop > gs.shape[2]):
+        raise ValueError(f"the block at ({y0}, {x0}) needs cells outside the cropped field")
+    first_row, first_col = int(r_lo[0]), int(c_lo[0])
+    rows = (r_lo - first_row, r_hi - first_row, r_f)
     small = _clear_by_rows(gs[:, y_cells, x_cells], rows)
     large = _clear_by_rows(gl[:, y_cells, x_cells], rows)
     # Where Gl is 0 on every cell the block interpolates from, so is Gs (its kernel is
@@ -325,13 +335,27 @@ def cloud_weight_block(
     near_cloud = gl[:, y_cells, x_cells].reshape(n_t, -1).any(axis=1)
     # Runs of pixels with the same neighbours (c_lo is non-decreasing, by steps of 0 or 1).
     starts = np.flatnonzero(np.diff(c_lo, prepend=-1)).astype(np.int64)
-    lows = (c_lo[starts] - x_cells.start).astype(np.int64)
-    highs = (c_hi[starts] - x_cells.start).astype(np.int64)
+    lows = (c_lo[starts] - first_col).astype(np.int64)
+    highs = (c_hi[starts] - first_col).astype(np.int64)
     _combine(small, large, np.append(starts, nx), lows, highs, c_f, near_cloud, _FLOOR,
              cloud_here is not None,
              _NO_CLOUD if cloud_here is None else np.ascontiguousarray(cloud_here, np.bool_),
              weight)
     return weight
+
+
+def crop_window(window: tuple[int, int, int, int], factor: int,
+                cells: tuple[int, int]) -> tuple[slice, slice]:
+    """The cells of an order's field that the blocks of a window of pixels interpolate from.
+
+    A part of a large order carries only these (`cloud_weight_block`'s ``origin``): the
+    field was blurred over the whole order, so the part's weights are the one-part build's.
+    """
+    r0, r1, c0, c1 = window
+    rows = _lerp_axis(cells[0], r0, r1 - r0, factor)
+    cols = _lerp_axis(cells[1], c0, c1 - c0, factor)
+    return (slice(int(rows[0][0]), int(rows[1][-1]) + 1),
+            slice(int(cols[0][0]), int(cols[1][-1]) + 1))
 
 
 def cloud_weight(cloud: Mask, valid: Mask | None, resolution: float) -> F32:

@@ -15,7 +15,7 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,14 +24,21 @@ from typing import TYPE_CHECKING, Any
 import dask.array as da
 import numpy as np
 from dask.base import compute as dask_compute
+from dask.base import tokenize
 from dask.delayed import delayed
 from dask.threaded import get as threaded_get
 
 from catalog.model import Grid, MaskFlavour, NormalizedItem, RasterAsset
 from catalog.normalize import MAJA_NODATA
 from engine import cloud_weight
-from engine.blocking import Blocks, Reblocker, Window, lattice_of, plan_blocks
-from engine.blocks import BlockContext, coarse_cloud_block, footprint_in_grid, reduce_block
+from engine.blocking import Blocks, Reblocker, Window, lattice_of, moved, plan_blocks
+from engine.blocks import (
+    BlockContext,
+    coarse_cloud_block,
+    footprint_in_grid,
+    for_window,
+    reduce_block,
+)
 from engine.contract import Order
 from engine.errors import Cancelled, InvalidParameter
 from engine.grid import output_grid
@@ -51,6 +58,7 @@ from engine.masks import cnn
 from engine.methods import get_method
 from engine.methods.base import Method
 from engine.observations import Inputs, maja_to_offset_dn, prepare
+from engine.parts import Part, part_side, split
 from engine.readers import AHEAD_BYTES, ReadStats, end_session, source_infos
 from engine.stac_item import product_item
 from engine.write import (
@@ -58,6 +66,8 @@ from engine.write import (
     REFLECTANCE_NODATA,
     REFLECTANCE_SCALE,
     LayerSpec,
+    PartedProduct,
+    PartWriter,
     ProductWriter,
 )
 
@@ -90,6 +100,19 @@ class BlockInputs:
     session: str
 
 
+@dataclass(frozen=True)
+class PartPlan:
+    """One part of an order built in parts (`engine.parts`): where it is, and its blocks."""
+
+    part: Part
+    #: Blocks of the part's own grid, on the inputs' lattice as seen from the part.
+    blocks: Blocks
+
+    def windows(self) -> list[Window]:
+        """The part's blocks in the order's grid, in computing order."""
+        return self.blocks.windows(self.part.offset)
+
+
 @dataclass
 class Plan:
     """The computation of an order: its grid, inputs, blocks and what each block reads."""
@@ -111,6 +134,8 @@ class Plan:
     #: The read session of every load of the plan (`engine.readers`): shared open files,
     #: decoded tiles and counters. `finish` ends it.
     session: str = ""
+    #: The parts of an order larger than a part (`engine.parts`); empty: one part, ``blocks``.
+    parts: tuple[PartPlan, ...] = ()
 
     @property
     def chunk(self) -> int:
@@ -133,11 +158,13 @@ def _with_cnn_masks(items: Sequence[NormalizedItem], window: cnn.CnnWindow,
 
 def plan(order: Order, items: Sequence[NormalizedItem],
          gdal_options: Mapping[str, Any] | None = None,
-         mask_cache: Path | None = None) -> Plan:
+         mask_cache: Path | None = None, part_size: int | None = None) -> Plan:
     """Check the order against its items and build the lazy arrays (no pixel is read).
 
     ``mask_cache`` is the folder of computed masks (CNN masks, `engine.masks.cnn`); a chain
     with the CNN needs one. `compute_masks` fills it before the arrays are computed.
+    ``part_size`` (pixels of the output grid; None: no limit) splits a larger grid into
+    parts, each computed and written on its own (`engine.parts`).
     """
     grid = output_grid(order.bbox, order.resolution, order.epsg, order.bounds)
     method = get_method(order.method, order.period)
@@ -165,7 +192,7 @@ def plan(order: Order, items: Sequence[NormalizedItem],
     session = new_load_key()  # every load of the build shares its open files and tiles
     try:
         return _plan_reads(order, inputs, grid, method, context, gdal_options, mask_cache,
-                           session)
+                           session, part_size)
     except BaseException:
         end_session(session)  # what it opened and announced goes with it
         raise
@@ -173,7 +200,7 @@ def plan(order: Order, items: Sequence[NormalizedItem],
 
 def _plan_reads(order: Order, inputs: Inputs, grid: Grid, method: Method,
                 context: BlockContext, gdal_options: Mapping[str, Any] | None,
-                mask_cache: Path | None, session: str) -> Plan:
+                mask_cache: Path | None, session: str, part_size: int | None) -> Plan:
     """The reads of a plan: what each load reads, the blocks, the tiles they share."""
     items, flavour, bands = list(inputs.items), inputs.flavour, inputs.bands
     reflectance_resampling = "average" if order.resolution > 10 else "nearest"
@@ -198,10 +225,14 @@ def _plan_reads(order: Order, inputs: Inputs, grid: Grid, method: Method,
         mask_assets.append(cnn.ASSET)
     masks = params(mask_assets, dtype="uint8")
     aot = params(["aot"]) if inputs.has_aot else None
-    blocks = plan_blocks(grid, chunk, lattice_of(
-        source_infos(session, {href for row in dn.hrefs for href in row if href}, dn.env)
-        .values(), grid))
-    windows = blocks.windows()
+    lattice = lattice_of(source_infos(
+        session, {href for row in dn.hrefs for href in row if href}, dn.env).values(), grid)
+    blocks = plan_blocks(grid, chunk, lattice)
+    pieces = split(grid.shape, part_side(part_size, max(CHUNK, chunk))) if part_size else []
+    parts = tuple(PartPlan(piece, plan_blocks(piece.grid(grid), chunk,
+                                              moved(lattice, piece.offset)))
+                  for piece in pieces) if len(pieces) > 1 else ()
+    windows = [w for part in parts for w in part.windows()] if parts else blocks.windows()
     # Every load of the session announces its reads: each read then lets go of its own.
     announce_reads(dn, windows, session)
     announce_reads(masks, windows, session, halo=context.overlap)
@@ -212,7 +243,7 @@ def _plan_reads(order: Order, inputs: Inputs, grid: Grid, method: Method,
                    if method.needs_cloud_weight else None)
     keys = [*order.bands, *(q.key for q in method.quality)]
     return Plan(order, grid, items, method, context, dn, masks, cloud_masks, aot, blocks,
-                keys, window, session=session)
+                keys, window, session=session, parts=parts)
 
 
 def finish(p: Plan, client: Client | None) -> ReadStats:
@@ -378,6 +409,7 @@ def build_product(
     cancel: threading.Event | None = None,
     gdal_options: Mapping[str, Any] | None = None,
     mask_cache: Path | str | None = None,
+    part_size: int | None = None,
 ) -> Path:
     """Build a product folder (COGs + item.json) at ``out_dir``, atomically.
 
@@ -385,6 +417,9 @@ def build_product(
     are layered over `engine.load.GDAL_ENV` for every read, on every worker. ``mask_cache``
     keeps computed cloud masks (`engine.masks.cnn`) for later builds over the same scenes
     (on a cluster, a folder every worker sees); None: a temporary folder for this build.
+    ``part_size``: a grid larger than this many pixels a side is built in parts, each
+    written by the worker that computes it into ``out_dir``'s staging folder (on a cluster,
+    a folder every worker sees), and presented as one mosaic per layer (`engine.parts`).
 
     Raises:
         NoObservations: no item in the period's window.
@@ -395,15 +430,15 @@ def build_product(
     with tempfile.TemporaryDirectory(prefix="l3a-masks-") as scratch:
         return _build(order, items, Path(out_dir), product_id, scheduler,
                       progress or (lambda fraction, message: None), cancel, gdal_options,
-                      Path(mask_cache) if mask_cache is not None else Path(scratch))
+                      Path(mask_cache) if mask_cache is not None else Path(scratch), part_size)
 
 
 def _build(order: Order, items: Sequence[NormalizedItem], out_dir: Path,
            product_id: str | None, scheduler: str | None, report: Progress,
            cancel: threading.Event | None, gdal_options: Mapping[str, Any] | None,
-           mask_cache: Path) -> Path:
+           mask_cache: Path, part_size: int | None) -> Path:
     client = _client(scheduler) if scheduler else None
-    p = plan(order, items, gdal_options, mask_cache)
+    p = plan(order, items, gdal_options, mask_cache, part_size)
     try:
         return _build_plan(p, out_dir, product_id, client, report, cancel, gdal_options)
     finally:
@@ -427,14 +462,18 @@ def _build_plan(p: Plan, out_dir: Path, product_id: str | None, client: Client |
         product_id=product_id or out_dir.name, grid=p.grid, period=order.period,
         method=order.method, bands=order.bands, quality=p.method.quality, inputs=p.items,
         parameters={**order.parameters(), "cloud_mask_chain": p.context.chain.name},
-        geometry=order.geometry,
+        geometry=order.geometry, parts=[(pp.part.id, pp.part.grid(p.grid)) for pp in p.parts],
     )
+    if p.parts:
+        return _build_parts(p, out_dir, item, client, report, cancel)
     cell = max(CHUNK, p.chunk)
     with ProductWriter(out_dir, p.grid, layer_specs(p), block=cell) as writer:
         sink = _BlockSink(Reblocker(p.grid.shape, cell, len(p.layer_keys), writer.write_block),
-                          len(p.blocks.order), report, cancel)
+                          len(p.blocks.order),
+                          lambda fraction, message: report(0.1 + 0.87 * fraction, message),
+                          cancel)
         if client is None:
-            _compute_locally(p, sink)
+            _compute_locally(p.inputs, p.blocks.windows(), sink)
         else:
             _compute_on_cluster(p, client, sink)
         if cancel is not None and cancel.is_set():  # after the last block, before publishing
@@ -443,6 +482,116 @@ def _build_plan(p: Plan, out_dir: Path, product_id: str | None, client: Client |
         path = writer.publish(item)
     report(1.0, "done")
     return path
+
+
+@dataclass(frozen=True)
+class PartJob:
+    """Everything a worker needs to compute and write one part.
+
+    Picklable, and small: the context carries only the part's cells of the cloud fields.
+    """
+
+    inputs: BlockInputs
+    part: PartPlan
+    grid: Grid  # the order's
+    specs: tuple[LayerSpec, ...]
+    cell: int  # the writer's cell (`ProductWriter`'s ``block``)
+    folder: Path  # the product's staging folder
+    #: Tell the worker's tile cache how often each tile of the part is read (on a cluster;
+    #: locally the plan told the one cache of the process for every part).
+    announce: bool
+
+
+@dataclass(frozen=True)
+class PartResult:
+    """What a part sends back to the client: its name and files, and its reads."""
+
+    id: str
+    files: tuple[str, ...]
+    blocks: int
+
+
+def run_part(job: PartJob, threads: int = 1, report: Progress | None = None,
+             cancel: threading.Event | None = None) -> PartResult:
+    """Compute a part's blocks and write them as the part's COGs (`engine.write.PartWriter`).
+
+    On a cluster this is one task, on one worker thread: the worker's other threads take
+    other parts. Locally the part's blocks share the machine's cores (``threads``).
+    """
+    part, inputs = job.part.part, job.inputs
+    windows = job.part.windows()
+    if job.announce:
+        announce_reads(inputs.dn, windows, inputs.session)
+        announce_reads(inputs.masks, windows, inputs.session, halo=inputs.context.overlap)
+        if inputs.aot is not None:
+            announce_reads(inputs.aot, windows, inputs.session)
+    with PartWriter(job.folder, part, job.grid, job.specs, block=job.cell) as writer:
+        sink = _BlockSink(Reblocker(part.shape, job.cell, len(job.specs), writer.write_block),
+                          len(windows), report or (lambda fraction, message: None), cancel,
+                          offset=part.offset)
+        _compute_locally(inputs, windows, sink, threads)
+        files = writer.publish_part()
+    return PartResult(part.id, tuple(files), len(windows))
+
+
+def _part_jobs(p: Plan, folder: Path, announce: bool) -> list[PartJob]:
+    specs, cell = tuple(layer_specs(p)), max(CHUNK, p.chunk)
+    return [PartJob(replace(p.inputs, context=for_window(p.context, pp.part.window)), pp,
+                    p.grid, specs, cell, folder, announce) for pp in p.parts]
+
+
+def _build_parts(p: Plan, out_dir: Path, item: dict[str, Any], client: Client | None,
+                 report: Progress, cancel: threading.Event | None) -> Path:
+    """Build an order in parts: each part written by whoever computes it, then the mosaic."""
+    specs, cell = layer_specs(p), max(CHUNK, p.chunk)
+    total = len(p.parts)
+
+    def done_part(done: int) -> None:
+        report(0.1 + 0.87 * done / total, f"{done}/{total} parts")
+
+    with PartedProduct(out_dir, p.grid, specs, [pp.part for pp in p.parts], cell) as product:
+        jobs = _part_jobs(p, product.staging, announce=client is not None)
+        if client is None:
+            threads = max(1, os.cpu_count() or 1)
+            for done, job in enumerate(jobs, start=1):
+                def within(fraction: float, message: str, before: int = done - 1) -> None:
+                    report(0.1 + 0.87 * (before + fraction) / total,
+                           f"part {before + 1}/{total}: {message}")
+
+                product.add(run_part(job, threads, within, cancel))
+                done_part(done)
+        else:
+            for done, result in enumerate(_parts_on_cluster(client, jobs, cancel), start=1):
+                product.add(result)
+                done_part(done)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("cancelled by the caller")
+        report(0.97, "writing the mosaic")
+        path = product.publish(item)
+    report(1.0, "done")
+    return path
+
+
+#: A part that fails (an error, not a lost worker, which dask reschedules by itself) is run
+#: again this many times before the build fails.
+PART_RETRIES = 2
+
+
+def _parts_on_cluster(client: Client, jobs: Sequence[PartJob],
+                      cancel: threading.Event | None) -> Iterator[PartResult]:
+    """Run the parts on the cluster's workers; yield each part's result as it ends."""
+    from distributed import as_completed
+
+    futures = [client.submit(run_part, job, key=f"l3a-part-{job.part.part.id}-{tokenize(job)}",
+                             retries=PART_RETRIES, pure=False) for job in jobs]
+    try:
+        for future in as_completed(futures, loop=client.loop):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled by the caller")
+            yield future.result()
+            future.release()
+    finally:
+        client.cancel(futures)
 
 
 class _BlockSink:
@@ -454,32 +603,35 @@ class _BlockSink:
     """
 
     def __init__(self, reblocker: Reblocker, total: int, report: Progress,
-                 cancel: threading.Event | None) -> None:
+                 cancel: threading.Event | None, offset: tuple[int, int] = (0, 0)) -> None:
         self.reblocker, self.total, self.report, self.cancel = reblocker, total, report, cancel
+        #: Where the reblocker's grid starts in the order's (a part's top-left pixel).
+        self.offset = offset
         self.done = 0
         self.lock = threading.Lock()
 
     def put(self, window: Window, block: np.ndarray) -> None:
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled("cancelled by the caller")
-        self.reblocker.put(window, block)
+        r0, r1, c0, c1 = window
+        dy, dx = self.offset
+        self.reblocker.put((r0 - dy, r1 - dy, c0 - dx, c1 - dx), block)
         with self.lock:
             self.done += 1
             done = self.done
-        self.report(0.1 + 0.87 * done / self.total, f"{done}/{self.total} blocks")
+        self.report(done / self.total, f"{done}/{self.total} blocks")
 
 
-def _compute_locally(p: Plan, sink: _BlockSink) -> None:
-    """Every block on this machine's cores, in the plan's order (input tile by input tile).
+def _compute_locally(inputs: BlockInputs, windows: Sequence[Window], sink: _BlockSink,
+                     workers: int | None = None) -> None:
+    """Blocks on this machine's cores, in the plan's order (input tile by input tile).
 
-    One thread a core, each reading, reducing and writing a block at a time: the peak is
-    bounded by the cores, not the area. The order is what lets a tile shared by neighbouring
-    blocks be decoded once (`engine.blocking`), so blocks start in it; a pool's queue is
-    first in, first out.
+    One thread a core (``workers``), each reading, reducing and writing a block at a time:
+    the peak is bounded by the cores, not the area. The order is what lets a tile shared by
+    neighbouring blocks be decoded once (`engine.blocking`), so blocks start in it; a pool's
+    queue is first in, first out.
     """
-    inputs = p.inputs
-    windows = p.blocks.windows()
-    workers = max(1, os.cpu_count() or 1)
+    workers = workers or max(1, os.cpu_count() or 1)
     with ThreadPoolExecutor(workers, thread_name_prefix="l3a-block") as pool:
         def run(index: int) -> None:
             # The block that starts when this one ends: its reads go out now, so that

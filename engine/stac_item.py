@@ -10,6 +10,7 @@ from pyproj import CRS, Transformer
 
 from catalog.model import BAND_ID, BAND_WAVELENGTH, Grid, NormalizedItem
 from engine.contract import QualityLayer
+from engine.parts import VRT_TYPE, mosaic_file, part_file
 from engine.period import Period
 from engine.write import REFLECTANCE_DTYPE, REFLECTANCE_NODATA, REFLECTANCE_SCALE
 
@@ -32,6 +33,18 @@ def _footprint(grid: Grid) -> tuple[list[float], dict[str, Any]]:
     return bbox, {"type": "Polygon", "coordinates": [ring]}
 
 
+def _parted(assets: dict[str, Any], parts: Sequence[tuple[str, Grid]]) -> dict[str, Any]:
+    """The assets of a product built in parts: each layer's mosaic, then every part's COG."""
+    mosaics = {key: {**asset, "href": f"./{mosaic_file(key)}", "type": VRT_TYPE,
+                     "title": f"{asset['title']}: mosaic of {len(parts)} parts (GDAL VRT)"}
+               for key, asset in assets.items()}
+    pieces = {f"{key}.{name}": {
+        **asset, "href": f"./{part_file(key, name)}", "title": f"{asset['title']}, part {name}",
+        "l3a:part": name, "proj:shape": list(grid.shape), "proj:transform": list(grid.transform)}
+        for key, asset in assets.items() for name, grid in parts}
+    return {**mosaics, **pieces}
+
+
 def _utc(day: Any, at: time) -> str:
     return datetime.combine(day, at, tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -48,17 +61,22 @@ def product_item(
     parameters: dict[str, Any],
     extra_properties: dict[str, Any] | None = None,
     geometry: dict[str, Any] | None = None,
+    parts: Sequence[tuple[str, Grid]] = (),
 ) -> dict[str, Any]:
     """A STAC item (dict) for a product whose assets are ``<key>.tif`` beside it.
 
     No creation timestamp is written: equal inputs must give byte-identical files.
     ``geometry`` (lon/lat) replaces the grid's footprint when the order was a polygon.
+    ``parts`` (name, grid) of a product built in parts (`engine.parts`): each layer's asset is
+    then its mosaic ``<key>.vrt``, over the whole grid, and each part's COG is an asset
+    ``<key>.<part>`` with an ``l3a:part`` field.
     """
     bbox, grid_footprint = _footprint(grid)
     geometry = geometry or grid_footprint
     shape = list(grid.shape)
     common = {"proj:shape": shape, "proj:transform": list(grid.transform)}
     assets: dict[str, Any] = {}
+    entry: dict[str, Any]
     for band in bands:
         assets[band] = {
             "href": f"./{band}.tif",
@@ -73,7 +91,7 @@ def product_item(
             **common,
         }
     for layer in quality:
-        entry: dict[str, Any] = {
+        entry = {
             "href": f"./{layer.key}.tif",
             "type": COG_TYPE,
             "title": layer.description,
@@ -90,6 +108,8 @@ def product_item(
                 for value, name in sorted(layer.classes.items())
             ]
         assets[layer.key] = entry
+    if parts:
+        assets = _parted(assets, parts)
     dates = sorted({item.datetime.date().isoformat() for item in inputs})
     properties: dict[str, Any] = {
         "datetime": _utc(period.central, time(12)),

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +37,7 @@ import rasterio.shutil
 from rasterio.windows import Window
 
 from catalog.model import Grid
+from engine.parts import Part, mosaic_file, mosaic_vrt, part_file
 
 #: Output reflectance: int16 DN = round(reflectance * 10000), as MAJA and WASP write it. Half
 #: the bytes of float32, and exact to the 1e-4 that L2A inputs carry anyway.
@@ -184,13 +185,13 @@ class ProductWriter:
         return self.staging / "raw" / (f"{spec.key}.tif" if factor == 1 else
                                        f"{spec.key}.ovr{factor}.tif")
 
-    def __enter__(self) -> ProductWriter:
+    def __enter__(self) -> Self:
         # GDAL keeps written blocks in its cache (5 % of RAM by default) before flushing them:
         # the process would grow with the product's area. A small cache bounds the writer.
         rasterio.env.set_gdal_config("GDAL_CACHEMAX", WRITER_GDAL_CACHE_MB)
         if self.out_dir.exists():
             raise FileExistsError(f"{self.out_dir} exists already")
-        (self.staging / "raw").mkdir(parents=True)
+        self._make_staging()
         height, width = self.grid.shape
         transform = rasterio.Affine(*self.grid.transform)
         for factor in (1, *self.factors):
@@ -213,6 +214,9 @@ class ProductWriter:
                 level.append(rasterio.open(self._raw(spec, factor), "w", **profile))
             self._datasets.append(level)
         return self
+
+    def _make_staging(self) -> None:
+        (self.staging / "raw").mkdir(parents=True)
 
     def write_block(self, rows: slice, cols: slice, block: npt.NDArray[np.float32]) -> None:
         """Write a stacked block (one layer per spec, in order) at its window, with overviews."""
@@ -238,6 +242,14 @@ class ProductWriter:
 
     def publish(self, item: dict[str, Any]) -> Path:
         """Convert every layer to a COG, write ``item.json``, move the folder into place."""
+        self._convert()
+        text = json.dumps(item, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        (self.staging / "item.json").write_text(text, encoding="utf-8")
+        os.replace(self.staging, self.out_dir)
+        return self.out_dir
+
+    def _convert(self) -> None:
+        """Every staged layer to ``<key>.tif`` (a COG) in the staging folder; raw files gone."""
         self._close()
         # Layers in parallel (GDAL releases the GIL), each compressed by as many threads as
         # there are cores per layer: one, unless there are more cores than layers. Measured on
@@ -248,10 +260,6 @@ class ProductWriter:
         with ThreadPoolExecutor(max_workers=cpus) as pool:
             list(pool.map(lambda spec: self._to_cog(spec, threads), self.layers))
         shutil.rmtree(self.staging / "raw")
-        text = json.dumps(item, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        (self.staging / "item.json").write_text(text, encoding="utf-8")
-        os.replace(self.staging, self.out_dir)
-        return self.out_dir
 
     def _to_cog(self, spec: LayerSpec, threads: int) -> None:
         raw = self._raw(spec, 1)
@@ -283,5 +291,96 @@ class ProductWriter:
         tb: TracebackType | None,
     ) -> None:
         self._close()
+        if self.staging.exists():
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+
+class PartWriter(ProductWriter):
+    """Stage and fill one part of a product, inside the product's staging folder.
+
+    The part is written as a product of its own grid (`engine.parts.Part.grid`); `publish`
+    converts its layers to COGs and moves them into ``folder`` as ``<key>.<part>.tif``. A
+    part never creates ``folder``: once a cancelled or failed build has removed it, a part
+    still running on a worker fails instead of leaving files behind.
+    """
+
+    def __init__(self, folder: Path, part: Part, grid: Grid, layers: Sequence[LayerSpec],
+                 block: int = 512) -> None:
+        super().__init__(folder / f".{part.id}", part.grid(grid), layers, block)
+        self.folder, self.part = Path(folder), part
+        # The whole product's overview levels, not the part's own: its cells then make the
+        # same overview pixels as a one-part build's, and the mosaic has every level.
+        self.factors = overview_factors(grid.shape, block)
+
+    def _make_staging(self) -> None:
+        self.staging.mkdir()  # FileNotFoundError once the product's staging folder is gone
+        (self.staging / "raw").mkdir()
+
+    def publish_part(self) -> list[str]:
+        """Convert the part's layers to COGs and move them beside the others; their names."""
+        self._convert()
+        names = []
+        for spec in self.layers:
+            name = part_file(spec.key, self.part.id)
+            os.replace(self.staging / f"{spec.key}.tif", self.folder / name)
+            names.append(name)
+        shutil.rmtree(self.staging)
+        return names
+
+
+class PartedProduct:
+    """The staging folder of a product built in parts, made the product once every part is in.
+
+    Parts are written into ``staging`` by `PartWriter` (on any worker that sees the folder)
+    and reported with `add`. `publish` writes one mosaic per layer (`engine.parts.mosaic_vrt`)
+    and the item, and renames the folder into place: readers see the whole product or none.
+    On an exception the staging folder goes, and with it every part written so far.
+    """
+
+    def __init__(self, out_dir: Path, grid: Grid, layers: Sequence[LayerSpec],
+                 parts: Sequence[Part], block: int = 512) -> None:
+        self.out_dir, self.grid, self.layers = Path(out_dir), grid, tuple(layers)
+        self.parts = tuple(parts)
+        self.staging = self.out_dir.parent / f".{self.out_dir.name}.{uuid.uuid4().hex}.partial"
+        # The overview levels every part has (`PartWriter`): the mosaic declares them.
+        self.factors = overview_factors(grid.shape, block)
+        self._done: set[str] = set()
+
+    def __enter__(self) -> PartedProduct:
+        if self.out_dir.exists():
+            raise FileExistsError(f"{self.out_dir} exists already")
+        self.staging.mkdir(parents=True)
+        return self
+
+    def add(self, result: Any) -> None:
+        """Note a finished part (anything with its ``id`` and ``files``), checking its files."""
+        missing = [name for name in result.files if not (self.staging / name).is_file()]
+        if missing:
+            raise RuntimeError(f"part {result.id} reported files that are not there: {missing}")
+        self._done.add(result.id)
+
+    def publish(self, item: dict[str, Any]) -> Path:
+        """Write each layer's mosaic and ``item.json``, and move the folder into place."""
+        missing = [part.id for part in self.parts if part.id not in self._done]
+        if missing:
+            raise RuntimeError(f"parts {missing} are not written")
+        # A worker lost during a part leaves its hidden staging folder; its retry wrote anew.
+        for leftover in self.staging.glob(".*.partial"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        for spec in self.layers:
+            text = mosaic_vrt(self.grid, spec.key, spec.dtype, spec.nodata, self.parts,
+                              self.factors)
+            (self.staging / mosaic_file(spec.key)).write_text(text, encoding="utf-8")
+        text = json.dumps(item, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        (self.staging / "item.json").write_text(text, encoding="utf-8")
+        os.replace(self.staging, self.out_dir)
+        return self.out_dir
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if self.staging.exists():
             shutil.rmtree(self.staging, ignore_errors=True)
