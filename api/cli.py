@@ -105,7 +105,7 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     out = build_product(engine_order, items, Path(args.out), scheduler=settings.dask_scheduler,
                         progress=None if args.quiet else _progress_bar,
                         gdal_options=settings.gdal_options or None,
-                        mask_cache=settings.masks_dir)
+                        mask_cache=settings.masks_dir, part_size=settings.part_size)
     print(out)
     return 0
 

@@ -102,6 +102,14 @@ class Settings(BaseSettings):
         description="Base URL of the service as clients see it (behind a proxy), for the "
         "absolute links of jobs and products; unset: taken from each request.",
     )
+    part_size: int = Field(
+        default=8192, ge=512, le=65536,
+        description="An order whose output grid is wider or taller than this many pixels is "
+        "built in parts of this side (rounded up to whole 512 px cells): each part is computed "
+        "and written as its own COGs by the worker that computes it, into the data directory "
+        "(on a cluster, a folder every worker must see), and the product presents each layer "
+        "as one mosaic (a GDAL VRT) over the parts.",
+    )
     preview_min_zoom: int = Field(
         default=11, ge=6, le=18,
         description="Lowest zoom of the preview tiles (/preview): below it a tile would read "

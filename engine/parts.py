@@ -26,6 +26,9 @@ from catalog.model import Grid
 #: conventional form of an unregistered one, and the tiler lists it as readable.
 VRT_TYPE = "application/x-vrt"
 
+#: The field of a part's asset naming its part, in a product built in parts.
+PART_FIELD = "l3a:part"
+
 _GDAL_TYPES = {"uint8": "Byte", "int16": "Int16", "uint16": "UInt16", "int32": "Int32",
                "uint32": "UInt32", "float32": "Float32", "float64": "Float64"}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -584,14 +585,23 @@ def _parts_on_cluster(client: Client, jobs: Sequence[PartJob],
 
     futures = [client.submit(run_part, job, key=f"l3a-part-{job.part.part.id}-{tokenize(job)}",
                              retries=PART_RETRIES, pure=False) for job in jobs]
+    received = 0
     try:
         for future in as_completed(futures, loop=client.loop):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled by the caller")
-            yield future.result()
+            result = future.result()
+            received += len(pickle.dumps(result))
+            yield result
             future.release()
     finally:
         client.cancel(futures)
+    _log_received(received, len(jobs), "parts")
+
+
+def _log_received(nbytes: int, count: int, what: str) -> None:
+    """Say what the cluster sent this process (`l3a build --verbose`; `docs/scaling.md`)."""
+    logger.info("results: %d bytes received from the cluster for %d %s", nbytes, count, what)
 
 
 class _BlockSink:
@@ -659,15 +669,19 @@ def _compute_on_cluster(p: Plan, client: Client, sink: _BlockSink) -> None:
     index = {f.key: i for i, f in enumerate(futures)}
     from distributed import as_completed
 
+    received = 0
     try:
         for future in as_completed(futures, loop=client.loop):
             _, by, bx = where[index[future.key]]
             window = (int(starts[1][by]), int(starts[1][by + 1]), int(starts[2][bx]),
                       int(starts[2][bx + 1]))
-            sink.put(window, future.result())
+            block = future.result()
+            received += block.nbytes
+            sink.put(window, block)
             future.release()
     finally:
         client.cancel(futures)
+    _log_received(received, len(futures), "blocks")
 
 
 def compute_layers(order: Order, items: Sequence[NormalizedItem],

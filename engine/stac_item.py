@@ -10,7 +10,7 @@ from pyproj import CRS, Transformer
 
 from catalog.model import BAND_ID, BAND_WAVELENGTH, Grid, NormalizedItem
 from engine.contract import QualityLayer
-from engine.parts import VRT_TYPE, mosaic_file, part_file
+from engine.parts import PART_FIELD, VRT_TYPE, mosaic_file, part_file
 from engine.period import Period
 from engine.write import REFLECTANCE_DTYPE, REFLECTANCE_NODATA, REFLECTANCE_SCALE
 
@@ -40,7 +40,7 @@ def _parted(assets: dict[str, Any], parts: Sequence[tuple[str, Grid]]) -> dict[s
                for key, asset in assets.items()}
     pieces = {f"{key}.{name}": {
         **asset, "href": f"./{part_file(key, name)}", "title": f"{asset['title']}, part {name}",
-        "l3a:part": name, "proj:shape": list(grid.shape), "proj:transform": list(grid.transform)}
+        PART_FIELD: name, "proj:shape": list(grid.shape), "proj:transform": list(grid.transform)}
         for key, asset in assets.items() for name, grid in parts}
     return {**mosaics, **pieces}
 

@@ -62,7 +62,8 @@ def _die_with_parent() -> None:
 
 def _child(order: Order, items: Sequence[NormalizedItem], out_dir: str, product_id: str,
            scheduler: str | None, gdal_options: Mapping[str, Any] | None,
-           mask_cache: str | None, nice: int, messages: Any, cancel: Any) -> None:
+           mask_cache: str | None, part_size: int | None, nice: int, messages: Any,
+           cancel: Any) -> None:
     _die_with_parent()
     # Added to the server's own niceness (the job thread that starts the child runs at the
     # server's), before any thread starts: dask's and GDAL's threads inherit it.
@@ -72,7 +73,7 @@ def _child(order: Order, items: Sequence[NormalizedItem], out_dir: str, product_
     try:
         path = build_product(order, items, Path(out_dir), product_id=product_id,
                              scheduler=scheduler, cancel=cancel, gdal_options=gdal_options,
-                             mask_cache=mask_cache,
+                             mask_cache=mask_cache, part_size=part_size,
                              progress=lambda f, m: messages.put(("progress", f, m)))
         messages.put(("done", str(path), ""))
     except (EngineError, CatalogError) as exc:  # InvalidParameter is sent as EngineError
@@ -94,6 +95,7 @@ def build_in_process(
     cancelled: Callable[[], bool],
     nice: int = 0,
     mask_cache: Path | None = None,
+    part_size: int | None = None,
     cancel_grace: float = CANCEL_GRACE_S,
 ) -> Path:
     """Run `engine.pipeline.build_product` in a child process; same result, same errors.
@@ -109,6 +111,7 @@ def build_in_process(
         cancelled: polled; when it turns true the child is asked to stop.
         nice: added to the child's niceness, so that it yields the CPU to the server.
         mask_cache: the folder of computed cloud masks, shared by builds.
+        part_size: grids larger than this many pixels a side are built in parts.
         cancel_grace: seconds a cancelled child has to stop by itself before it is
             terminated, then killed; `Cancelled` is raised either way.
 
@@ -124,7 +127,7 @@ def build_in_process(
         target=_child, name=f"l3a-job-{product_id}", daemon=True,
         args=(order, list(items), str(out_dir), product_id, scheduler,
               dict(gdal_options) if gdal_options else None,
-              str(mask_cache) if mask_cache else None, nice, messages, cancel),
+              str(mask_cache) if mask_cache else None, part_size, nice, messages, cancel),
     )
     child.start()
     cancelled_at: float | None = None

@@ -158,6 +158,7 @@ class WorkerPool:
             scheduler=self.settings.dask_scheduler, progress=progress,
             cancelled=cancel.is_set, gdal_options=self.settings.gdal_options or None,
             nice=self.settings.build_nice, mask_cache=self.settings.masks_dir,
+            part_size=self.settings.part_size,
         )
         if cancel.is_set():  # DELETE came after the last block: do not publish
             raise Cancelled("cancelled before publication")

@@ -82,18 +82,25 @@ def get_product(product_id: str, request: Request, services: ServicesDep,
 
 
 @router.get("/products/{product_id}/assets/{key}", response_class=FileResponse,
-            summary="Download an asset (COG; HTTP range requests supported)",
+            summary="Download an asset (COG, or a layer's mosaic of parts; HTTP range "
+                    "requests supported)",
             responses={200: {"content": {COG: {}}, "description": "the COG"},
                        206: {"content": {COG: {}}, "description": "the requested range"},
                        404: PROBLEM_RESPONSE})
 def get_asset(product_id: str, key: str, request: Request,
               services: ServicesDep) -> FileResponse:
-    """Return one asset of a product; ``Range: bytes=...`` gives a 206 partial content."""
+    """Return one asset of a product; ``Range: bytes=...`` gives a 206 partial content.
+
+    ``key`` is an asset key, or the file name of an asset: a product built in parts has a
+    mosaic per layer (a VRT) that names its parts' files relative to itself, so that a
+    client reading the mosaic at this URL finds the parts beside it.
+    """
     product = _product(request, services, product_id)
     # Looked up, never built: the catalogue keeps only hrefs naming a file of the folder.
+    key = key if key in product.files else product.keys_by_file.get(key, key)
     path = product.files.get(key)
     if path is None:
         raise NotFound(f"product {product_id!r} has no asset {key!r}")
     media = str(product.item["assets"][key].get("type", COG))
-    return FileResponse(path, media_type=media, filename=f"{product_id}-{key}.tif",
+    return FileResponse(path, media_type=media, filename=f"{product_id}-{key}{path.suffix}",
                         content_disposition_type="inline")

@@ -28,6 +28,7 @@ from typing import Any
 import pystac
 
 from api.problems import NotFound
+from engine.parts import PART_FIELD
 
 #: Product ids the service makes are uuid4 hex; `engine` builds may use any plain name. No
 #: dot (no ``..``, no hidden staging folder), no separator, bounded length.
@@ -58,6 +59,11 @@ class Product:
     #: Per-product memo (rendering statistics); lives and dies with this version.
     memo: dict[str, Any] = field(default_factory=dict, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def keys_by_file(self) -> Mapping[str, str]:
+        """Asset key of each asset file's name (a mosaic names its parts by file)."""
+        return {path.name: key for key, path in self.files.items()}
 
     @property
     def item_path(self) -> Path:
@@ -167,6 +173,9 @@ def _asset_files(folder: Path, item: Mapping[str, Any]) -> dict[str, Path]:
 def _reader_item(item: Mapping[str, Any], files: Mapping[str, Path]) -> pystac.Item:
     """Return the pystac item STACReader reads: only the assets with a file, hrefs absolute.
 
+    The part COGs of a product built in parts are left out: the tiler reads each layer's
+    mosaic, which covers them all.
+
     ``raster:bands`` is dropped from this copy: rio-tiler would otherwise warn on every read
     that it carries no statistics. The rendering statistics are ours (`api.tiles.styles`).
     """
@@ -175,6 +184,8 @@ def _reader_item(item: Mapping[str, Any], files: Mapping[str, Path]) -> pystac.I
     assets = {}
     for key, path in files.items():
         asset = dict(stac["assets"][key])
+        if PART_FIELD in asset:
+            continue
         asset["href"] = str(path)
         asset.pop("raster:bands", None)
         assets[key] = asset

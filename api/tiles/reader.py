@@ -14,8 +14,10 @@ from typing import Any
 
 import attr
 from rio_tiler.io import STACReader
+from rio_tiler.io.stac import DEFAULT_VALID_TYPE
 
 from api.tiles.products import Product
+from engine.parts import VRT_TYPE
 
 #: What STACReader's ``__attrs_post_init__`` computes from the item.
 _GRID_ATTRIBUTES = ("assets", "height", "width", "bounds", "transform", "crs", "minzoom",
@@ -27,6 +29,8 @@ class ProductReader(STACReader):
     """STACReader reading a product's item (``item``), its grid memoised on ``product``."""
 
     product: Product | None = attr.ib(default=None, kw_only=True)
+    #: COGs, and the VRT mosaic of each layer of a product built in parts (`engine.parts`).
+    include_asset_types: set[str] = attr.ib(default=DEFAULT_VALID_TYPE | {VRT_TYPE})
 
     def __attrs_post_init__(self) -> None:
         """Set the grid from the product's memo, or compute it and remember it."""
