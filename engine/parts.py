@@ -92,35 +92,65 @@ def mosaic_file(key: str) -> str:
     return f"{key}.vrt"
 
 
-def mosaic_vrt(whole: Grid, key: str, dtype: str, nodata: float | None,
-               parts: Sequence[Part], factors: Sequence[int]) -> str:
-    """A GDAL VRT presenting the parts of one layer as one raster over the whole grid.
+def overview_file(key: str, factor: int) -> str:
+    """The file name of one overview level of a layer's mosaic."""
+    return f"{key}.ovr{factor}.vrt"
 
-    Part files are named relative to the VRT, so the folder reads the same on a disk and over
-    HTTP (the product's assets are served side by side). ``factors`` are declared as the
-    VRT's overviews (``OverviewList``): GDAL serves a decimated read from the parts' own
-    overviews, and readers that pick an overview level from the dataset's list (rio-tiler,
-    QGIS) see them.
+
+def mosaic_vrts(whole: Grid, key: str, dtype: str, nodata: float | None,
+                parts: Sequence[Part], factors: Sequence[int]) -> dict[str, str]:
+    """GDAL VRTs presenting the parts of one layer as one raster over the whole grid.
+
+    Returns file name -> text: the mosaic (`mosaic_file`), and one mosaic per overview level
+    (`overview_file`) of the parts' own overviews, which the first declares as its
+    ``<Overview>`` elements. GDAL's implicit overviews of a VRT (``OverviewList``) would be
+    sized ``floor(n / factor)`` where the parts' are ``ceil``, so every overview read would be
+    resampled by a fraction of a pixel; these are the parts' pixels exactly. Files are named
+    relative to the VRT, so the folder reads the same on a disk and over HTTP (the product's
+    files are served side by side).
     """
-    height, width = whole.shape
+    files = {mosaic_file(key): _mosaic(whole.shape, whole.transform, whole.epsg, key, dtype,
+                                       nodata, parts, 1, None,
+                                       [overview_file(key, f) for f in factors])}
+    for level, factor in enumerate(factors):
+        a, b, c, d, e, f = whole.transform
+        shape = (-(-whole.shape[0] // factor), -(-whole.shape[1] // factor))
+        transform = (a * factor, b * factor, c, d * factor, e * factor, f)
+        files[overview_file(key, factor)] = _mosaic(shape, transform, whole.epsg, key, dtype,
+                                                    nodata, parts, factor, level, [])
+    return files
+
+
+def _mosaic(shape: tuple[int, int], transform: Sequence[float], epsg: int, key: str,
+            dtype: str, nodata: float | None, parts: Sequence[Part], factor: int,
+            level: int | None, overviews: Sequence[str]) -> str:
+    """One mosaic VRT: the parts at ``factor`` (their overview ``level``; None: full size)."""
+    height, width = shape
     root = ET.Element("VRTDataset", rasterXSize=str(width), rasterYSize=str(height))
-    ET.SubElement(root, "SRS", dataAxisToSRSAxisMapping="1,2").text = f"EPSG:{whole.epsg}"
-    a, b, c, d, e, f = whole.transform
+    ET.SubElement(root, "SRS", dataAxisToSRSAxisMapping="1,2").text = f"EPSG:{epsg}"
+    a, b, c, d, e, f = transform
     ET.SubElement(root, "GeoTransform").text = ", ".join(repr(v) for v in (c, a, b, f, d, e))
-    if factors:
-        ET.SubElement(root, "OverviewList", resampling="average").text = " ".join(
-            str(factor) for factor in factors)
     band = ET.SubElement(root, "VRTRasterBand", dataType=_GDAL_TYPES[dtype], band="1")
     if nodata is not None:
         ET.SubElement(band, "NoDataValue").text = repr(float(nodata))
     for part in parts:
-        rows, cols = part.shape
-        r0, c0 = part.offset
+        # A part's offset is a multiple of every factor (whole writer cells); its size at a
+        # level is rounded up, as the writer's overviews are (`engine.write.halve`).
+        rows, cols = (-(-n // factor) for n in part.shape)
+        r0, c0 = (n // factor for n in part.offset)
         source = ET.SubElement(band, "SimpleSource")
-        ET.SubElement(source, "SourceFilename", relativeToVRT="1").text = part_file(key, part.id)
+        ET.SubElement(source, "SourceFilename", relativeToVRT="1").text = part_file(key,
+                                                                                    part.id)
+        if level is not None:
+            options = ET.SubElement(source, "OpenOptions")
+            ET.SubElement(options, "OOI", key="OVERVIEW_LEVEL").text = str(level)
         ET.SubElement(source, "SourceBand").text = "1"
         ET.SubElement(source, "SrcRect", xOff="0", yOff="0", xSize=str(cols), ySize=str(rows))
         ET.SubElement(source, "DstRect", xOff=str(c0), yOff=str(r0), xSize=str(cols),
                       ySize=str(rows))
+    for name in overviews:
+        overview = ET.SubElement(band, "Overview")
+        ET.SubElement(overview, "SourceFilename", relativeToVRT="1").text = name
+        ET.SubElement(overview, "SourceBand").text = "1"
     ET.indent(root)
     return ET.tostring(root, encoding="unicode") + "\n"

@@ -37,7 +37,7 @@ import rasterio.shutil
 from rasterio.windows import Window
 
 from catalog.model import Grid
-from engine.parts import Part, mosaic_file, mosaic_vrt, part_file
+from engine.parts import Part, mosaic_vrts, part_file
 
 #: Output reflectance: int16 DN = round(reflectance * 10000), as MAJA and WASP write it. Half
 #: the bytes of float32, and exact to the 1e-4 that L2A inputs carry anyway.
@@ -332,8 +332,8 @@ class PartedProduct:
     """The staging folder of a product built in parts, made the product once every part is in.
 
     Parts are written into ``staging`` by `PartWriter` (on any worker that sees the folder)
-    and reported with `add`. `publish` writes one mosaic per layer (`engine.parts.mosaic_vrt`)
-    and the item, and renames the folder into place: readers see the whole product or none.
+    and reported with `add`. `publish` writes one mosaic per layer (`engine.parts.mosaic_vrts`)
+    (and one per overview level) and the item, and renames the folder into place: readers see the whole product or none.
     On an exception the staging folder goes, and with it every part written so far.
     """
 
@@ -368,9 +368,9 @@ class PartedProduct:
         for leftover in self.staging.glob(".*.partial"):
             shutil.rmtree(leftover, ignore_errors=True)
         for spec in self.layers:
-            text = mosaic_vrt(self.grid, spec.key, spec.dtype, spec.nodata, self.parts,
-                              self.factors)
-            (self.staging / mosaic_file(spec.key)).write_text(text, encoding="utf-8")
+            for name, text in mosaic_vrts(self.grid, spec.key, spec.dtype, spec.nodata,
+                                          self.parts, self.factors).items():
+                (self.staging / name).write_text(text, encoding="utf-8")
         text = json.dumps(item, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         (self.staging / "item.json").write_text(text, encoding="utf-8")
         os.replace(self.staging, self.out_dir)

@@ -34,6 +34,13 @@ def registry() -> Registry:
     return Registry().with_resources(resources)
 
 
+def schema_map() -> dict[str, str]:
+    """Schema URL -> offline file, as stac-validator's ``schema_map`` takes it."""
+    return {url: str(SCHEMAS / path) for url, path in (
+        line.split("\t") for line in (SCHEMAS / "map.tsv").read_text().splitlines()
+        if line.strip())}
+
+
 def item_errors(item: dict[str, Any]) -> list[str]:
     """What is wrong with a STAC item: one line per schema error, [] when it is valid."""
     return _errors(ITEM_SCHEMA, item)

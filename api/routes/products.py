@@ -19,6 +19,7 @@ from api.services import BaseUrl, Services, ServicesDep
 from api.tiles.deps import product_catalogue
 from api.tiles.products import Product
 from api.views import COG, GEOJSON, page_links, public_item
+from engine.parts import VRT_TYPE
 
 router = APIRouter(tags=["Products"])
 
@@ -91,16 +92,21 @@ def get_asset(product_id: str, key: str, request: Request,
               services: ServicesDep) -> FileResponse:
     """Return one asset of a product; ``Range: bytes=...`` gives a 206 partial content.
 
-    ``key`` is an asset key, or the file name of an asset: a product built in parts has a
-    mosaic per layer (a VRT) that names its parts' files relative to itself, so that a
-    client reading the mosaic at this URL finds the parts beside it.
+    ``key`` is an asset key, or the name of a file that an asset names: a product built in
+    parts has a mosaic per layer (a VRT) naming its overview levels and its parts' files
+    relative to itself, so that a client reading the mosaic at this URL finds them beside it.
     """
     product = _product(request, services, product_id)
-    # Looked up, never built: the catalogue keeps only hrefs naming a file of the folder.
-    key = key if key in product.files else product.keys_by_file.get(key, key)
+    # Looked up, never built: the catalogue keeps only hrefs naming a file of the folder,
+    # and the files those name.
     path = product.files.get(key)
-    if path is None:
-        raise NotFound(f"product {product_id!r} has no asset {key!r}")
-    media = str(product.item["assets"][key].get("type", COG))
-    return FileResponse(path, media_type=media, filename=f"{product_id}-{key}{path.suffix}",
+    if path is not None:
+        media = str(product.item["assets"][key].get("type", COG))
+        name = f"{product_id}-{key}{path.suffix}"
+    else:
+        path = product.named.get(key)
+        if path is None:
+            raise NotFound(f"product {product_id!r} has no asset {key!r}")
+        media, name = VRT_TYPE if path.suffix == ".vrt" else COG, f"{product_id}-{key}"
+    return FileResponse(path, media_type=media, filename=name,
                         content_disposition_type="inline")

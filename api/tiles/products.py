@@ -20,6 +20,7 @@ import json
 import os
 import re
 import threading
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ from engine.parts import PART_FIELD
 #: dot (no ``..``, no hidden staging folder), no separator, bounded length.
 PRODUCT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 ITEM_FILE = "item.json"
+#: A file of a product folder named by a mosaic: a plain name, no separator, no leading dot.
+PRODUCT_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,200}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,10 +63,9 @@ class Product:
     memo: dict[str, Any] = field(default_factory=dict, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    @property
-    def keys_by_file(self) -> Mapping[str, str]:
-        """Asset key of each asset file's name (a mosaic names its parts by file)."""
-        return {path.name: key for key, path in self.files.items()}
+    #: Files the assets name by file name, by that name: a mosaic's overview levels and
+    #: parts (`engine.parts`), which a client reading the mosaic over HTTP asks for.
+    named: Mapping[str, Path] = field(default_factory=dict)
 
     @property
     def item_path(self) -> Path:
@@ -147,13 +149,14 @@ def _read_product(product_id: str, folder: Path, stamp: tuple[int, int]) -> Prod
         raise NotFound(f"product {product_id!r} is not available") from None
     try:
         files = _asset_files(folder, item)
+        named = _named_files(folder, files)
         stac = _reader_item(item, files)
     except (pystac.STACError, pystac.STACTypeError, AttributeError, KeyError, TypeError,
             ValueError):
         # Not a STAC item of ours (hand-edited, or truncated): not a product to serve.
         raise NotFound(f"product {product_id!r} is not available") from None
     return Product(id=product_id, folder=folder, item=item, files=files, stac=stac,
-                   stamp=stamp)
+                   stamp=stamp, named=named)
 
 
 def _asset_files(folder: Path, item: Mapping[str, Any]) -> dict[str, Path]:
@@ -168,6 +171,30 @@ def _asset_files(folder: Path, item: Mapping[str, Any]) -> dict[str, Path]:
         if path.parent == root and path.is_file():
             files[key] = path
     return files
+
+
+def _named_files(folder: Path, files: Mapping[str, Path]) -> dict[str, Path]:
+    """The files that the assets' VRTs name relative to themselves, and so on, by name.
+
+    Only plain names of files of the folder: a VRT naming anything else names nothing here.
+    """
+    named: dict[str, Path] = {}
+    pending = [path for path in files.values() if path.suffix == ".vrt"]
+    while pending:
+        try:
+            root = ET.parse(pending.pop()).getroot()
+        except (OSError, ET.ParseError):
+            continue
+        for source in root.iter("SourceFilename"):
+            name = (source.text or "").strip()
+            path = folder / name
+            if (source.get("relativeToVRT") != "1" or name in named
+                    or not PRODUCT_FILE.fullmatch(name) or not path.is_file()):
+                continue
+            named[name] = path
+            if path.suffix == ".vrt":
+                pending.append(path)
+    return named
 
 
 def _reader_item(item: Mapping[str, Any], files: Mapping[str, Path]) -> pystac.Item:

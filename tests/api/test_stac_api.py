@@ -20,8 +20,7 @@ from pystac_client.conformance import ConformanceClasses
 from api.routes.landing import CONFORMANCE
 from api.stac.routes import prefers_json
 from tests.api.support import EXECUTE, Server, assert_problem, order, small_bbox, wait_final
-from tests.data import STAC_SCHEMAS
-from tests.stac_schemas import catalog_errors, collection_errors, item_errors
+from tests.stac_schemas import catalog_errors, collection_errors, item_errors, schema_map
 
 JULY = "2024-07-01T00:00:00Z/2024-07-31T23:59:59Z"
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
@@ -287,18 +286,16 @@ def test_stac_validator_finds_the_served_items_and_collections_valid(
     # (its schema map sends every schema URL, and every $ref inside one, to a local file).
     from stac_validator.stac_validator import StacValidate
 
-    schema_map = {url: str(STAC_SCHEMAS / path) for url, path in (
-        line.split("\t") for line in (STAC_SCHEMAS / "map.tsv").read_text().splitlines()
-        if line.strip())}
+    schemas = schema_map()
     urls = [f"{stac_server.url}/products/{item['id']}" for item in products.values()]
     urls += [f"{stac_server.url}/collections/{c}" for c in ("l3a-synthesis", "l3a-composite")]
     for url in urls:
-        validator = StacValidate(url, schema_map=schema_map)
+        validator = StacValidate(url, schema_map=schemas)
         assert validator.run(), (url, validator.message)
         (report,) = validator.message
         assert report["valid_stac"] is True
         # The item declares its extensions (projection, raster, eo, classification...) and
         # each was checked, from its offline copy, not only the core schema.
         declared = httpx.get(url).json().get("stac_extensions", [])
-        assert {schema_map[u] for u in declared} <= set(report["schema"]), report["schema"]
+        assert {schemas[u] for u in declared} <= set(report["schema"]), report["schema"]
         assert len(report["schema"]) == len(declared) + 1

@@ -26,7 +26,7 @@ from engine import cloud_weight
 from engine.blocks import BlockContext, for_window
 from engine.contract import Order
 from engine.errors import Cancelled
-from engine.parts import PART_FIELD, VRT_TYPE, Part, mosaic_vrt, part_side, split
+from engine.parts import PART_FIELD, VRT_TYPE, Part, mosaic_vrts, part_side, split
 from engine.period import parse_period
 from engine.pipeline import build_product
 from engine.write import LayerSpec, PartedProduct, PartWriter
@@ -99,7 +99,7 @@ def test_a_parts_grid_is_the_whole_grids_pixels_cut_to_it() -> None:
     assert grid.transform == (20.0, 0.0, 600000.0 + 512 * 20, 0.0, -20.0, 5000000.0 - 512 * 20)
 
 
-def test_the_mosaic_vrt_places_each_part_and_declares_the_overviews(tmp_path: Path) -> None:
+def test_the_mosaic_vrts_place_each_part_at_every_level(tmp_path: Path) -> None:
     whole = Grid(32631, (600, 700), (10.0, 0.0, 500000.0, 0.0, -10.0, 4000000.0))
     parts = split(whole.shape, 512)
     for value, part in enumerate(parts, start=1):
@@ -109,7 +109,11 @@ def test_the_mosaic_vrt_places_each_part_and_declares_the_overviews(tmp_path: Pa
                            crs="EPSG:32631", transform=rasterio.Affine(*g.transform),
                            nodata=-32768) as ds:
             ds.write(np.full((1, *g.shape), value, np.int16))
-    (tmp_path / "red.vrt").write_text(mosaic_vrt(whole, "red", "int16", -32768, parts, (2, 4)))
+            ds.build_overviews([2, 4], Resampling.nearest)
+    files = mosaic_vrts(whole, "red", "int16", -32768, parts, (2, 4))
+    assert sorted(files) == ["red.ovr2.vrt", "red.ovr4.vrt", "red.vrt"]
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
     with rasterio.open(tmp_path / "red.vrt") as ds:
         assert ds.shape == whole.shape and ds.crs.to_epsg() == 32631
         assert tuple(ds.transform)[:6] == whole.transform
@@ -117,6 +121,13 @@ def test_the_mosaic_vrt_places_each_part_and_declares_the_overviews(tmp_path: Pa
         data = ds.read(1)
     assert data[0, 0] == 1 and data[0, 699] == 2 and data[599, 0] == 3 and data[599, 699] == 4
     assert data[511, 511] == 1 and data[512, 512] == 4
+    # Overviews are sized as the parts' (rounded up: 700 / 4 -> 175, 600 / 4 -> 150), with
+    # each part's overview pixels in place: part r0c1 starts at column 512 / 4 = 128.
+    with rasterio.open(tmp_path / "red.vrt", overview_level=1) as ds:
+        assert ds.shape == (150, 175)
+        level = ds.read(1)
+    assert level[0, 127] == 1 and level[0, 128] == 2 and level[127, 0] == 1
+    assert level[128, 0] == 3 and level[149, 174] == 4
 
 
 # ---------------------------------------------------------------- the same pixels
@@ -167,7 +178,8 @@ def test_a_product_in_parts_is_one_valid_stac_item_with_mosaics_and_part_cogs(
     assert item_errors(item) == []
     with rasterio.open(one / "red.tif") as ds:
         parts = split(ds.shape, PART)
-    assert len(parts) == 4
+        factors = ds.overviews(1)
+    assert len(parts) == 4 and factors
     for key, asset in layers.items():
         mosaic = item["assets"][key]
         assert mosaic["href"] == f"./{key}.vrt" and mosaic["type"] == VRT_TYPE
@@ -182,7 +194,8 @@ def test_a_product_in_parts_is_one_valid_stac_item_with_mosaics_and_part_cogs(
             with rasterio.open(path) as ds:
                 assert ds.shape == part.shape
                 assert ds.overviews(1), "each part carries the product's overview levels"
-    named = {a["href"][2:] for a in item["assets"].values()} | {"item.json"}
+    overviews = {f"{key}.ovr{factor}.vrt" for key in layers for factor in factors}
+    named = {a["href"][2:] for a in item["assets"].values()} | {"item.json"} | overviews
     assert {p.name for p in parted.iterdir()} == named, "no file beside the item's"
     assert [p.name for p in parted.parent.iterdir()] == ["p"], "no staging folder left"
 
