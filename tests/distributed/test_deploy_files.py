@@ -1,7 +1,7 @@
 """The container files say what docs/deploy.md says (Docker does not run here; they are parsed).
 
-compose.yaml: an API that is the dask client of a scheduler, workers that read the shared
-volume. Dockerfile: multi-stage, non-root, a health check, and the runtime packages of
+compose.yaml: an API that is the dask client of a scheduler, workers that read and write the
+shared volume (inputs, parts of large orders, cloud masks). Dockerfile: multi-stage, non-root, a health check, and the runtime packages of
 ``pip install .``, the same install as CI's (scripts/test.sh) without the test extra.
 """
 
@@ -122,16 +122,17 @@ def test_compose_workers_join_the_scheduler_as_specified(compose: dict[str, Any]
     assert worker["deploy"]["replicas"] == 2
 
 
-def test_compose_shares_one_volume_read_write_for_the_api_read_only_for_workers(
+def test_compose_shares_one_volume_read_write_with_the_workers(
     compose: dict[str, Any],
 ) -> None:
     services = compose["services"]
     assert "l3a-data" in compose["volumes"]
     api_mount = services["api"]["volumes"][0].split(":")
     worker_mount = services["worker"]["volumes"][0].split(":")
-    # Same volume at the same path: item hrefs of the demo are absolute /data/... paths.
+    # Same volume at the same path: item hrefs of the demo are absolute /data/... paths, and
+    # workers write parts into the staging folder the API made (engine.parts).
     assert api_mount == ["l3a-data", "/data"]
-    assert worker_mount == ["l3a-data", "/data", "ro"]
+    assert worker_mount == ["l3a-data", "/data"]
     assert services["api"]["environment"]["L3A_DATA_DIR"] == "/data"
     assert "volumes" not in services["scheduler"]
 
