@@ -39,22 +39,36 @@ export function renderLegend(container, legend) {
   }
 }
 
-/** List a product's COGs, its STAC item and its TileJSON (of one or two products). */
+/** List a product's COGs, its STAC item and its TileJSON (of one or two products).
+ *
+ * A product built in parts has, per layer, a mosaic (a GDAL VRT over the whole extent, for
+ * GDAL and QGIS) and one COG per part (its `l3a:part`): the layer's line links the mosaic,
+ * then its parts. */
 export function renderDownloads(list, ...items) {
   list.replaceChildren();
   for (const item of items) {
     const prefix = items.length > 1 ? `${item.properties?.["l3a:method"] ?? item.id}: ` : "";
+    const assets = Object.entries(item.assets || {});
+    const parts = assets.filter(([, asset]) => asset["l3a:part"]);
+    for (const [key, asset] of assets.filter(([, a]) => !a["l3a:part"])) {
+      const anchor = el("a", { href: asset.href, title: asset.title || key }, `${prefix}${key}`);
+      anchor.download = "";
+      const line = el("li", {}, anchor);
+      const own = parts.filter(([partKey]) => partKey.startsWith(`${key}.`));
+      if (own.length) {
+        line.classList.add("parted");
+        line.append(" (mosaic) · parts: ", ...own.flatMap(([, part], i) => {
+          const link = el("a", { href: part.href, title: part.title }, part["l3a:part"]);
+          link.download = "";
+          return i ? [" ", link] : [link];
+        }));
+      }
+      list.append(line);
+    }
     const tilejson = (item.links || []).find((link) => link.rel === "tilejson");
-    const links = [
-      ...Object.entries(item.assets || {}).map(
-        ([key, asset]) => ({ name: key, href: asset.href, title: asset.title, download: true })),
-      { name: "STAC item", href: (item.links || []).find((link) => link.rel === "self")?.href },
-      { name: "TileJSON", href: tilejson?.href },
-    ].filter((link) => link.href);
-    for (const link of links) {
-      const anchor = el("a", { href: link.href, title: link.title || link.name }, `${prefix}${link.name}`);
-      if (link.download) anchor.download = "";
-      list.append(el("li", {}, anchor));
+    const self = (item.links || []).find((link) => link.rel === "self");
+    for (const [name, link] of [["STAC item", self], ["TileJSON", tilejson]]) {
+      if (link?.href) list.append(el("li", {}, el("a", { href: link.href, title: name }, `${prefix}${name}`)));
     }
   }
 }
