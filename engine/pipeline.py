@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import queue
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -501,6 +502,8 @@ class PartJob:
     #: Tell the worker's tile cache how often each tile of the part is read (on a cluster;
     #: locally the plan told the one cache of the process for every part).
     announce: bool
+    #: The scheduler's event topic the part's blocks report to (on a cluster), or None.
+    progress_topic: str | None = None
 
 
 @dataclass(frozen=True)
@@ -521,6 +524,8 @@ def run_part(job: PartJob, threads: int = 1, report: Progress | None = None,
     """
     part, inputs = job.part.part, job.inputs
     windows = job.part.windows()
+    if report is None and job.progress_topic is not None:
+        report = _worker_reporter(job.progress_topic, part.id)
     if job.announce:
         announce_reads(inputs.dn, windows, inputs.session)
         announce_reads(inputs.masks, windows, inputs.session, halo=inputs.context.overlap)
@@ -535,36 +540,39 @@ def run_part(job: PartJob, threads: int = 1, report: Progress | None = None,
     return PartResult(part.id, tuple(files), len(windows))
 
 
-def _part_jobs(p: Plan, folder: Path, announce: bool) -> list[PartJob]:
+def _worker_reporter(topic: str, part: str) -> Progress:
+    """Report a part's blocks as events of the scheduler, which the client subscribes to."""
+    from distributed import get_worker
+
+    worker = get_worker()  # here, in the task's thread; the blocks report from others
+    return lambda fraction, message: worker.log_event(topic, [part, fraction])
+
+
+def _part_jobs(p: Plan, folder: Path, announce: bool,
+               topic: str | None = None) -> list[PartJob]:
     specs, cell = tuple(layer_specs(p)), max(CHUNK, p.chunk)
     return [PartJob(replace(p.inputs, context=for_window(p.context, pp.part.window)), pp,
-                    p.grid, specs, cell, folder, announce) for pp in p.parts]
+                    p.grid, specs, cell, folder, announce, topic) for pp in p.parts]
 
 
 def _build_parts(p: Plan, out_dir: Path, item: dict[str, Any], client: Client | None,
                  report: Progress, cancel: threading.Event | None) -> Path:
     """Build an order in parts: each part written by whoever computes it, then the mosaic."""
     specs, cell = layer_specs(p), max(CHUNK, p.chunk)
-    total = len(p.parts)
-
-    def done_part(done: int) -> None:
-        report(0.1 + 0.87 * done / total, f"{done}/{total} parts")
-
+    progress = _PartsProgress([pp.part.id for pp in p.parts], report)
     with PartedProduct(out_dir, p.grid, specs, [pp.part for pp in p.parts], cell) as product:
-        jobs = _part_jobs(p, product.staging, announce=client is not None)
         if client is None:
             threads = max(1, os.cpu_count() or 1)
-            for done, job in enumerate(jobs, start=1):
-                def within(fraction: float, message: str, before: int = done - 1) -> None:
-                    report(0.1 + 0.87 * (before + fraction) / total,
-                           f"part {before + 1}/{total}: {message}")
-
-                product.add(run_part(job, threads, within, cancel))
-                done_part(done)
-        else:
-            for done, result in enumerate(_parts_on_cluster(client, jobs, cancel), start=1):
+            for job in _part_jobs(p, product.staging, announce=False):
+                result = run_part(job, threads, progress.reporter(job.part.part.id), cancel)
                 product.add(result)
-                done_part(done)
+                progress.done(result.id)
+        else:
+            topic = f"l3a-progress-{p.session}"
+            jobs = _part_jobs(p, product.staging, announce=True, topic=topic)
+            for result in _parts_on_cluster(client, jobs, cancel, topic, progress):
+                product.add(result)
+                progress.done(result.id)
         if cancel is not None and cancel.is_set():
             raise Cancelled("cancelled by the caller")
         report(0.97, "writing the mosaic")
@@ -573,29 +581,81 @@ def _build_parts(p: Plan, out_dir: Path, item: dict[str, Any], client: Client | 
     return path
 
 
+class _PartsProgress:
+    """The progress of an order in parts: the mean of its parts' shares of blocks done.
+
+    Parts report from their threads (locally) or through the scheduler's events (on a
+    cluster, in the client's event loop); what is reported never goes back.
+    """
+
+    def __init__(self, parts: Sequence[str], report: Progress) -> None:
+        self.shares = dict.fromkeys(parts, 0.0)
+        self.report, self.shown = report, 0.0
+        self.lock = threading.Lock()
+
+    def reporter(self, part: str) -> Progress:
+        """The callback of one part's blocks (fraction of the part's blocks done)."""
+        return lambda fraction, message: self.update(part, fraction)
+
+    def update(self, part: str, fraction: float) -> None:
+        with self.lock:
+            self.shares[part] = max(self.shares.get(part, 0.0), fraction)
+            total = sum(self.shares.values()) / len(self.shares)
+            if total <= self.shown:
+                return
+            self.shown = total
+            done = sum(share >= 1.0 for share in self.shares.values())
+            self.report(0.1 + 0.87 * total, f"{done}/{len(self.shares)} parts")
+
+    def done(self, part: str) -> None:
+        """A part is written (its last block is not the end of it: its COGs follow)."""
+        self.update(part, 1.0)
+
+
 #: A part that fails (an error, not a lost worker, which dask reschedules by itself) is run
 #: again this many times before the build fails.
 PART_RETRIES = 2
+#: How often the client looks at the cancel flag while parts compute, in seconds.
+CANCEL_POLL_S = 0.5
 
 
-def _parts_on_cluster(client: Client, jobs: Sequence[PartJob],
-                      cancel: threading.Event | None) -> Iterator[PartResult]:
-    """Run the parts on the cluster's workers; yield each part's result as it ends."""
-    from distributed import as_completed
+def _parts_on_cluster(client: Client, jobs: Sequence[PartJob], cancel: threading.Event | None,
+                      topic: str, progress: _PartsProgress) -> Iterator[PartResult]:
+    """Run the parts on the cluster's workers; yield each part's result as it ends.
 
+    The parts' blocks report through the scheduler's events (``topic``); cancellation is
+    seen within `CANCEL_POLL_S`, not only when a part ends (a part of 8192 px a side is
+    minutes of work).
+    """
+    def on_event(event: tuple[float, Any]) -> None:
+        part, fraction = event[1]
+        # Below 1: a part is done when its COGs are, which its result says.
+        progress.update(str(part), min(float(fraction), 0.99))
+
+    client.subscribe_topic(topic, on_event)
     futures = [client.submit(run_part, job, key=f"l3a-part-{job.part.part.id}-{tokenize(job)}",
                              retries=PART_RETRIES, pure=False) for job in jobs]
+    ended: queue.Queue[Any] = queue.Queue()
+    for future in futures:
+        future.add_done_callback(ended.put)
     received = 0
     try:
-        for future in as_completed(futures, loop=client.loop):
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("cancelled by the caller")
+        for _ in futures:
+            while True:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("cancelled by the caller")
+                try:
+                    future = ended.get(timeout=CANCEL_POLL_S)
+                    break
+                except queue.Empty:
+                    continue
             result = future.result()
             received += len(pickle.dumps(result))
-            yield result
             future.release()
+            yield result
     finally:
         client.cancel(futures)
+        client.unsubscribe_topic(topic)
     _log_received(received, len(jobs), "parts")
 
 

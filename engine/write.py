@@ -332,8 +332,8 @@ class PartedProduct:
     """The staging folder of a product built in parts, made the product once every part is in.
 
     Parts are written into ``staging`` by `PartWriter` (on any worker that sees the folder)
-    and reported with `add`. `publish` writes one mosaic per layer (`engine.parts.mosaic_vrts`)
-    (and one per overview level) and the item, and renames the folder into place: readers see the whole product or none.
+    and reported with `add`. `publish` writes each layer's mosaics (`engine.parts.mosaic_vrts`)
+    and the item, and renames the folder into place: readers see the whole product or none.
     On an exception the staging folder goes, and with it every part written so far.
     """
 

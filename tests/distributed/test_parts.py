@@ -59,15 +59,21 @@ def test_workers_write_the_parts_of_the_in_process_build(
     reference: Callable[[Order], Path], in_process: Callable[[Order], Path], tmp_path: Path,
 ) -> None:
     order = demo_order("synthesis", 20)
-    with Client(cluster.address, set_as_default=False) as observer:
-        pids = set(cluster.worker_pids(observer).values())
-        built = build_product(order, demo_items, tmp_path / PRODUCT_ID, product_id=PRODUCT_ID,
-                              scheduler=cluster.address, part_size=PART)
+    seen: list[tuple[float, str]] = []
+    built = build_product(order, demo_items, tmp_path / PRODUCT_ID, product_id=PRODUCT_ID,
+                          scheduler=cluster.address, part_size=PART,
+                          progress=lambda fraction, message: seen.append((fraction, message)))
     parts = [p.name for p in built.glob("red.*.tif")]
     assert sorted(parts) == ["red.r0c0.tif", "red.r0c1.tif", "red.r1c0.tif", "red.r1c1.tif"]
     assert_same_product(built, in_process(order))
     assert_same_pixels(built, reference(order))
-    assert pids, "the cluster has workers"
+    # The parts' blocks report through the scheduler: progress moves within a part (the
+    # 512 px part is 4 of the 7 blocks), never back.
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and seen[-1] == (1.0, "done")
+    part_ends = {round(0.1 + 0.87 * k / 4, 6) for k in range(5)}
+    within = [f for f, m in seen if "parts" in m and round(f, 6) not in part_ends]
+    assert within, seen
 
 
 def test_a_worker_lost_during_the_parts_still_gives_the_whole_product(
@@ -136,3 +142,28 @@ def test_a_failed_part_is_run_again_and_the_product_is_whole(
                           scheduler=cluster.address, part_size=PART)
     assert not list(built.glob("attempted-*"))
     assert_same_product(built, expected)
+
+
+def test_a_cancelled_order_in_parts_stops_soon_and_leaves_nothing(
+    demo_items: list[NormalizedItem], cluster: DaskProcesses, tmp_path: Path,
+) -> None:
+    import threading
+    import time
+
+    from engine.errors import Cancelled
+
+    cancel = threading.Event()
+    when: list[float] = []
+
+    def progress(fraction: float, message: str) -> None:
+        if "parts" in message and not cancel.is_set():
+            when.append(time.monotonic())
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        build_product(demo_order("synthesis", 10), demo_items, tmp_path / "out" / PRODUCT_ID,
+                      product_id=PRODUCT_ID, scheduler=cluster.address, part_size=PART,
+                      progress=progress, cancel=cancel)
+    stopped = time.monotonic()
+    assert when and stopped - when[0] < 5, "seen within the poll, not at the end of a part"
+    assert list((tmp_path / "out").iterdir()) == []
