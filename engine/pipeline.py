@@ -15,6 +15,7 @@ import logging
 import os
 import pickle
 import queue
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -531,13 +532,26 @@ def run_part(job: PartJob, threads: int = 1, report: Progress | None = None,
         announce_reads(inputs.masks, windows, inputs.session, halo=inputs.context.overlap)
         if inputs.aot is not None:
             announce_reads(inputs.aot, windows, inputs.session)
-    with PartWriter(job.folder, part, job.grid, job.specs, block=job.cell) as writer:
+    with PartWriter(job.folder, part, job.grid, job.specs, block=job.cell,
+                    scratch=_worker_scratch()) as writer:
         sink = _BlockSink(Reblocker(part.shape, job.cell, len(job.specs), writer.write_block),
                           len(windows), report or (lambda fraction, message: None), cancel,
                           offset=part.offset)
         _compute_locally(inputs, windows, sink, threads)
         files = writer.publish_part()
     return PartResult(part.id, tuple(files), len(windows))
+
+
+def _worker_scratch() -> Path | None:
+    """The local directory of the dask worker running this task, or None (not on a worker)."""
+    if "distributed" not in sys.modules:  # a local build never imports it (`_client`)
+        return None
+    from distributed import get_worker
+
+    try:
+        return Path(get_worker().local_directory)
+    except ValueError:  # this process has no worker
+        return None
 
 
 def _worker_reporter(topic: str, part: str) -> Progress:

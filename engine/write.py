@@ -296,33 +296,45 @@ class ProductWriter:
 
 
 class PartWriter(ProductWriter):
-    """Stage and fill one part of a product, inside the product's staging folder.
+    """Stage, fill and write one part of a product into the product's staging folder.
 
-    The part is written as a product of its own grid (`engine.parts.Part.grid`); `publish`
-    converts its layers to COGs and moves them into ``folder`` as ``<key>.<part>.tif``. A
-    part never creates ``folder``: once a cancelled or failed build has removed it, a part
+    The part is written as a product of its own grid (`engine.parts.Part.grid`);
+    `publish_part` converts its layers to COGs and puts them into ``folder`` as
+    ``<key>.<part>.tif``. The uncompressed staging files go in ``scratch`` when given (a
+    worker's own disk: on a shared filesystem they would cross the network three times,
+    written, read back and written again as COGs), else beside the product in ``folder``.
+    A part never creates ``folder``: once a cancelled or failed build has removed it, a part
     still running on a worker fails instead of leaving files behind.
     """
 
     def __init__(self, folder: Path, part: Part, grid: Grid, layers: Sequence[LayerSpec],
-                 block: int = 512) -> None:
-        super().__init__(folder / f".{part.id}", part.grid(grid), layers, block)
+                 block: int = 512, scratch: Path | None = None) -> None:
+        super().__init__(Path(scratch or folder) / f".{part.id}", part.grid(grid), layers,
+                         block)
         self.folder, self.part = Path(folder), part
         # The whole product's overview levels, not the part's own: its cells then make the
         # same overview pixels as a one-part build's, and the mosaic has every level.
         self.factors = overview_factors(grid.shape, block)
 
     def _make_staging(self) -> None:
-        self.staging.mkdir()  # FileNotFoundError once the product's staging folder is gone
+        if not self.folder.is_dir():  # removed by a cancelled or failed build
+            raise FileNotFoundError(f"{self.folder} is gone: the build has ended")
+        self.staging.mkdir(parents=self.staging.parent != self.folder)
         (self.staging / "raw").mkdir()
 
     def publish_part(self) -> list[str]:
-        """Convert the part's layers to COGs and move them beside the others; their names."""
+        """Convert the part's layers to COGs and put them beside the others; their names.
+
+        Each file appears under its name whole (copied under a hidden name first, then
+        renamed: a worker lost during the copy leaves no truncated part to be taken for one).
+        """
         self._convert()
         names = []
         for spec in self.layers:
             name = part_file(spec.key, self.part.id)
-            os.replace(self.staging / f"{spec.key}.tif", self.folder / name)
+            hidden = self.folder / f".{name}.{uuid.uuid4().hex}.partial"
+            shutil.move(self.staging / f"{spec.key}.tif", hidden)
+            os.replace(hidden, self.folder / name)
             names.append(name)
         shutil.rmtree(self.staging)
         return names

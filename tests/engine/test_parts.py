@@ -273,6 +273,24 @@ def test_a_part_never_recreates_a_removed_product_folder(tmp_path: Path) -> None
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_part_staged_on_a_workers_own_disk_lands_whole_in_the_product(
+        tmp_path: Path) -> None:
+    folder, scratch = tmp_path / ".product.partial", tmp_path / "worker-disk"
+    folder.mkdir()
+    scratch.mkdir()
+    part = split(WHOLE.shape, 512)[1]  # r0c1: 512 x 188
+    block = np.full((1, *part.shape), 0.25, np.float32)
+    with PartWriter(folder, part, WHOLE, SPECS, scratch=scratch) as writer:
+        assert writer.staging.parent == scratch
+        writer.write_block(slice(0, part.shape[0]), slice(0, part.shape[1]), block)
+        assert writer.publish_part() == ["red.r0c1.tif"]
+    assert [p.name for p in folder.iterdir()] == ["red.r0c1.tif"]
+    assert list(scratch.iterdir()) == []
+    with rasterio.open(folder / "red.r0c1.tif") as ds:
+        assert ds.shape == part.shape and (ds.read(1) == 2500).all()
+        assert tuple(ds.transform)[:6] == part.grid(WHOLE).transform
+
+
 def test_a_product_is_published_only_with_every_part(tmp_path: Path) -> None:
     parts = split(WHOLE.shape, 512)
     block = np.full((1, 512, 512), 0.1, np.float32)
