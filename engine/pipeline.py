@@ -161,13 +161,16 @@ def _with_cnn_masks(items: Sequence[NormalizedItem], window: cnn.CnnWindow,
 
 def plan(order: Order, items: Sequence[NormalizedItem],
          gdal_options: Mapping[str, Any] | None = None,
-         mask_cache: Path | None = None, part_size: int | None = None) -> Plan:
+         mask_cache: Path | None = None, part_size: int | None = None,
+         reads_here: bool = True) -> Plan:
     """Check the order against its items and build the lazy arrays (no pixel is read).
 
     ``mask_cache`` is the folder of computed masks (CNN masks, `engine.masks.cnn`); a chain
     with the CNN needs one. `compute_masks` fills it before the arrays are computed.
     ``part_size`` (pixels of the output grid; None: no limit) splits a larger grid into
-    parts, each computed and written on its own (`engine.parts`).
+    parts, each computed and written on its own (`engine.parts`). ``reads_here``: this
+    process reads the blocks (no cluster), so its tile cache is told what each block reads;
+    on a cluster the workers read (and a worker's part tells its own cache).
     """
     grid = output_grid(order.bbox, order.resolution, order.epsg, order.bounds)
     method = get_method(order.method, order.period)
@@ -195,7 +198,7 @@ def plan(order: Order, items: Sequence[NormalizedItem],
     session = new_load_key()  # every load of the build shares its open files and tiles
     try:
         return _plan_reads(order, inputs, grid, method, context, gdal_options, mask_cache,
-                           session, part_size)
+                           session, part_size, reads_here)
     except BaseException:
         end_session(session)  # what it opened and announced goes with it
         raise
@@ -203,7 +206,8 @@ def plan(order: Order, items: Sequence[NormalizedItem],
 
 def _plan_reads(order: Order, inputs: Inputs, grid: Grid, method: Method,
                 context: BlockContext, gdal_options: Mapping[str, Any] | None,
-                mask_cache: Path | None, session: str, part_size: int | None) -> Plan:
+                mask_cache: Path | None, session: str, part_size: int | None,
+                reads_here: bool) -> Plan:
     """The reads of a plan: what each load reads, the blocks, the tiles they share."""
     items, flavour, bands = list(inputs.items), inputs.flavour, inputs.bands
     reflectance_resampling = "average" if order.resolution > 10 else "nearest"
@@ -235,14 +239,17 @@ def _plan_reads(order: Order, inputs: Inputs, grid: Grid, method: Method,
     parts = tuple(PartPlan(piece, plan_blocks(piece.grid(grid), chunk,
                                               moved(lattice, piece.offset)))
                   for piece in pieces) if len(pieces) > 1 else ()
-    windows = [w for part in parts for w in part.windows()] if parts else blocks.windows()
-    # Every load of the session announces its reads: each read then lets go of its own.
-    announce_reads(dn, windows, session)
-    announce_reads(masks, windows, session, halo=context.overlap)
-    if aot is not None:
-        announce_reads(aot, windows, session)
+    if reads_here:
+        # Every load of the session announces its reads: each read then lets go of its own.
+        # (For a country-sized order on a cluster this would be minutes of the client's
+        # time for a cache the workers do not share.)
+        windows = [w for part in parts for w in part.windows()] if parts else blocks.windows()
+        announce_reads(dn, windows, session)
+        announce_reads(masks, windows, session, halo=context.overlap)
+        if aot is not None:
+            announce_reads(aot, windows, session)
     cloud_masks = (load_assets(items, grid, mask_assets, dtype="uint8", chunk=CLOUD_CHUNK,
-                               gdal_options=gdal_options, load=session, announce=True)
+                               gdal_options=gdal_options, load=session, announce=reads_here)
                    if method.needs_cloud_weight else None)
     keys = [*order.bands, *(q.key for q in method.quality)]
     return Plan(order, grid, items, method, context, dn, masks, cloud_masks, aot, blocks,
@@ -441,7 +448,7 @@ def _build(order: Order, items: Sequence[NormalizedItem], out_dir: Path,
            cancel: threading.Event | None, gdal_options: Mapping[str, Any] | None,
            mask_cache: Path, part_size: int | None) -> Path:
     client = _client(scheduler) if scheduler else None
-    p = plan(order, items, gdal_options, mask_cache, part_size)
+    p = plan(order, items, gdal_options, mask_cache, part_size, reads_here=client is None)
     try:
         return _build_plan(p, out_dir, product_id, client, report, cancel, gdal_options)
     finally:
@@ -767,7 +774,8 @@ def compute_layers(order: Order, items: Sequence[NormalizedItem],
     """
     client = _client(scheduler) if scheduler else None
     with tempfile.TemporaryDirectory(prefix="l3a-masks-") as scratch:
-        p = plan(order, items, mask_cache=mask_cache or Path(scratch))
+        p = plan(order, items, mask_cache=mask_cache or Path(scratch),
+                 reads_here=client is None)
         try:
             compute_masks(p, client)
             p = cloud_fields(p, client)
