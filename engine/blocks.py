@@ -7,7 +7,7 @@ hands them a `BlockContext` with everything that is not pixels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -66,17 +66,6 @@ class BlockContext:
     def group_lists(self) -> list[list[int]]:
         """Groups as lists, the form `merge_first_valid` takes."""
         return [list(g) for g in self.groups]
-
-
-def for_window(ctx: BlockContext, window: tuple[int, int, int, int]) -> BlockContext:
-    """The context of the blocks of ``window`` (a part), carrying only their cloud fields."""
-    if ctx.gs is None or ctx.gl is None:
-        return ctx
-    cells = (int(ctx.gs.shape[1]), int(ctx.gs.shape[2]))
-    rows, cols = cloud_weight.crop_window(window, ctx.factor, cells)
-    return replace(ctx, gs=np.ascontiguousarray(ctx.gs[:, rows, cols]),
-                   gl=np.ascontiguousarray(ctx.gl[:, rows, cols]),
-                   field_origin=(rows.start, cols.start), field_cells=cells)
 
 
 def _trim(array: npt.NDArray[Any], overlap: int) -> npt.NDArray[Any]:

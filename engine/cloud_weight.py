@@ -35,6 +35,10 @@ COARSE_CELL_M = 240
 #: Standard deviations of the two Gaussian blurs, in coarse cells (480 m and 2.4 km).
 SIGMA_SMALL = 2.0
 SIGMA_LARGE = 10.0
+#: Cells a blurred cell depends on, each side: scipy's Gaussian kernels reach ``int(4 sigma
+#: + 0.5)`` cells (``truncate=4``). A part of an order computes its fields over itself and
+#: this margin (`engine.pipeline.part_cloud_fields`).
+FIELD_MARGIN_CELLS = int(4.0 * SIGMA_LARGE + 0.5)
 #: A coarse cell is cloud when at least this share of its valid pixels is cloud.
 CLOUD_FRACTION_THRESHOLD = 0.5
 #: Smallest weight of a pixel that is not itself cloud. Deep inside a large cloud field the

@@ -35,13 +35,7 @@ from catalog.model import Grid, MaskFlavour, NormalizedItem, RasterAsset
 from catalog.normalize import MAJA_NODATA
 from engine import cloud_weight
 from engine.blocking import Blocks, Reblocker, Window, lattice_of, moved, plan_blocks
-from engine.blocks import (
-    BlockContext,
-    coarse_cloud_block,
-    footprint_in_grid,
-    for_window,
-    reduce_block,
-)
+from engine.blocks import BlockContext, coarse_cloud_block, footprint_in_grid, reduce_block
 from engine.contract import Order
 from engine.errors import Cancelled, InvalidParameter
 from engine.grid import output_grid
@@ -248,9 +242,10 @@ def _plan_reads(order: Order, inputs: Inputs, grid: Grid, method: Method,
         announce_reads(masks, windows, session, halo=context.overlap)
         if aot is not None:
             announce_reads(aot, windows, session)
+    # In parts, each part computes its own cells of the cloud fields (`part_cloud_fields`).
     cloud_masks = (load_assets(items, grid, mask_assets, dtype="uint8", chunk=CLOUD_CHUNK,
                                gdal_options=gdal_options, load=session, announce=reads_here)
-                   if method.needs_cloud_weight else None)
+                   if method.needs_cloud_weight and not parts else None)
     keys = [*order.bands, *(q.key for q in method.quality)]
     return Plan(order, grid, items, method, context, dn, masks, cloud_masks, aot, blocks,
                 keys, window, session=session, parts=parts)
@@ -352,6 +347,51 @@ def cloud_fields(p: Plan, client: Client | None) -> Plan:
 
 def _coarse_entry(masks: np.ndarray, ctx: BlockContext) -> np.ndarray:
     return coarse_cloud_block(masks, ctx)[:, None]
+
+
+def part_cloud_fields(inputs: BlockInputs, window: Window, shape: tuple[int, int],
+                      threads: int = 1) -> BlockInputs:
+    """Pass 1 for one part: the cells of the cloud fields its blocks use, computed here.
+
+    The cells' cloud shares are computed over the part and a margin of the blur's radius
+    (`cloud_weight.FIELD_MARGIN_CELLS`, 9.6 km), then blurred: away from the order's edges
+    every blurred cell the part uses sees the same cells as in a blur of the whole order, and
+    at the order's edges the same padding, so the fields are the whole order's, bit for bit,
+    with no (dates x cells) field of a whole country in any one process. The margin's masks
+    are read twice (by this part and its neighbour): a quarter more mask reads for parts of
+    8192 px. ``shape`` is the order's grid's; ``threads`` compute the shares.
+    """
+    ctx = inputs.context
+    if not ctx.method.needs_cloud_weight:
+        return inputs
+    f, height, width = ctx.factor, *shape
+    cells = (-(-height // f), -(-width // f))
+    rows, cols = cloud_weight.crop_window(window, f, cells)
+    margin = cloud_weight.FIELD_MARGIN_CELLS
+    y_cells = range(max(0, rows.start - margin), min(cells[0], rows.stop + margin))
+    x_cells = range(max(0, cols.start - margin), min(cells[1], cols.stop + margin))
+    step = CLOUD_CHUNK // f
+    pieces = [(cy, cx, (cy * f, min((cy + step) * f, y_cells.stop * f, height),
+                        cx * f, min((cx + step) * f, x_cells.stop * f, width)))
+              for cy in range(y_cells.start, y_cells.stop, step)
+              for cx in range(x_cells.start, x_cells.stop, step)]
+    announce_reads(inputs.masks, [w for _, _, w in pieces], inputs.session, halo=ctx.overlap)
+    fraction = np.empty((len(ctx.groups), len(y_cells), len(x_cells)), np.float32)
+
+    def share(cy: int, cx: int, where: Window) -> None:
+        shares = coarse_cloud_block(read(inputs.masks, inputs.session, where,
+                                         halo=ctx.overlap), ctx)
+        y0, x0 = cy - y_cells.start, cx - x_cells.start
+        fraction[:, y0:y0 + shares.shape[1], x0:x0 + shares.shape[2]] = shares
+
+    with ThreadPoolExecutor(max(1, threads), thread_name_prefix="l3a-cloud") as pool:
+        list(pool.map(lambda piece: share(*piece), pieces))
+    gs, gl = cloud_weight.blurred_cloud_fields(fraction)
+    core = (slice(None), slice(rows.start - y_cells.start, rows.stop - y_cells.start),
+            slice(cols.start - x_cells.start, cols.stop - x_cells.start))
+    return replace(inputs, context=replace(
+        ctx, gs=np.ascontiguousarray(gs[core]), gl=np.ascontiguousarray(gl[core]),
+        field_origin=(rows.start, cols.start), field_cells=cells))
 
 
 def compute_block(inputs: BlockInputs, window: Window) -> np.ndarray:
@@ -498,7 +538,8 @@ def _build_plan(p: Plan, out_dir: Path, product_id: str | None, client: Client |
 class PartJob:
     """Everything a worker needs to compute and write one part.
 
-    Picklable, and small: the context carries only the part's cells of the cloud fields.
+    Picklable, and small: no cloud field (each part computes its own cells,
+    `part_cloud_fields`), no pixel.
     """
 
     inputs: BlockInputs
@@ -530,8 +571,9 @@ def run_part(job: PartJob, threads: int = 1, report: Progress | None = None,
     On a cluster this is one task, on one worker thread: the worker's other threads take
     other parts. Locally the part's blocks share the machine's cores (``threads``).
     """
-    part, inputs = job.part.part, job.inputs
+    part = job.part.part
     windows = job.part.windows()
+    inputs = part_cloud_fields(job.inputs, part.window, job.grid.shape, threads)
     if report is None and job.progress_topic is not None:
         report = _worker_reporter(job.progress_topic, part.id)
     if job.announce:
@@ -572,8 +614,8 @@ def _worker_reporter(topic: str, part: str) -> Progress:
 def _part_jobs(p: Plan, folder: Path, announce: bool,
                topic: str | None = None) -> list[PartJob]:
     specs, cell = tuple(layer_specs(p)), max(CHUNK, p.chunk)
-    return [PartJob(replace(p.inputs, context=for_window(p.context, pp.part.window)), pp,
-                    p.grid, specs, cell, folder, announce, topic) for pp in p.parts]
+    return [PartJob(p.inputs, pp, p.grid, specs, cell, folder, announce, topic)
+            for pp in p.parts]
 
 
 def _build_parts(p: Plan, out_dir: Path, item: dict[str, Any], client: Client | None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,6 @@ from catalog.demo import DEMO_BBOX, DEMO_PERIOD, ensure_demo
 from catalog.model import Grid, NormalizedItem
 from catalog.search import search
 from engine import cloud_weight
-from engine.blocks import BlockContext, for_window
 from engine.contract import Order
 from engine.errors import Cancelled
 from engine.parts import PART_FIELD, VRT_TYPE, Part, mosaic_vrts, part_side, split
@@ -215,30 +215,58 @@ def test_an_order_within_one_part_is_built_exactly_as_before(
 # ---------------------------------------------------------------- the cloud field of a part
 
 
-def test_a_parts_cropped_cloud_field_gives_the_whole_fields_weights() -> None:
+def test_weights_from_a_crop_of_the_cloud_fields_are_the_whole_fields() -> None:
     rng = np.random.default_rng(3)
     factor, cells = 12, (20, 30)
     gs = rng.random((2, *cells), dtype=np.float32) * 0.5
     gl = rng.random((2, *cells), dtype=np.float32) * 0.5
-    ctx = BlockContext(method=None, bands=(), output_bands=(), flavour=None,  # type: ignore
-                       chain=None, groups=(), scale=None, offset=None, days=None,  # type: ignore
-                       aot_scale=None, dilation_px=0, factor=factor, gs=gs, gl=gl)
     window = (96, 200, 120, 250)  # a part, not on cell boundaries
-    part = for_window(ctx, window)
-    assert part.gs is not None and part.gl is not None and part.field_cells == cells
-    assert part.gs.size < gs.size / 4, "a part carries only its cells"
-    for block in [(96, 140, 120, 250), (140, 200, 180, 250)]:
-        y0, y1, x0, x1 = block
+    rows, cols = cloud_weight.crop_window(window, factor, cells)
+    # Pixel 96 sits between cell centres 7 and 8, pixel 199 between 16 and 17 (centres at
+    # (i + 0.5) / 12 - 0.5): cells 7 to 17; columns 120 to 249: cells 9 to 21.
+    assert (rows, cols) == (slice(7, 18), slice(9, 22))
+    crop_s, crop_l = gs[:, rows, cols], gl[:, rows, cols]
+    for y0, y1, x0, x1 in [(96, 140, 120, 250), (140, 200, 180, 250)]:
         whole = cloud_weight.cloud_weight_block(gs, gl, factor, y0, x0, (y1 - y0, x1 - x0),
                                                 None)
         cropped = cloud_weight.cloud_weight_block(
-            part.gs, part.gl, factor, y0, x0, (y1 - y0, x1 - x0), None,
-            part.field_origin, part.field_cells)
+            crop_s, crop_l, factor, y0, x0, (y1 - y0, x1 - x0), None,
+            (rows.start, cols.start), cells)
         assert np.array_equal(whole, cropped)
-    # A block outside the part's cells is refused, not computed from the wrong cells.
+    # A block outside the crop's cells is refused, not computed from the wrong cells.
     with pytest.raises(ValueError, match="outside the cropped field"):
-        cloud_weight.cloud_weight_block(part.gs, part.gl, factor, 0, 0, (10, 10), None,
-                                        part.field_origin, part.field_cells)
+        cloud_weight.cloud_weight_block(crop_s, crop_l, factor, 0, 0, (10, 10), None,
+                                        (rows.start, cols.start), cells)
+
+
+def test_a_parts_own_cloud_fields_are_the_whole_orders(demo: Path) -> None:
+    from engine.pipeline import cloud_fields, finish, part_cloud_fields, plan
+
+    # The whole demo at 10 m: 83 cells of 240 m a side, so that the 40 cells of margin of
+    # most parts of 512 px (21 cells) stop inside the order, not at its edges.
+    period = parse_period(DEMO_PERIOD)
+    demo_items = search(str(ensure_demo(demo.parent)), DEMO_BBOX, *period.search_interval())
+    whole_order = Order(bbox=DEMO_BBOX, period=period, method="synthesis", resolution=10,
+                        bands=("blue", "red", "nir"), cloud_mask="scl")
+    whole = cloud_fields(plan(whole_order, demo_items), None)
+    try:
+        gs, gl = whole.context.gs, whole.context.gl
+        assert gs is not None and gl is not None
+        cells = (int(gs.shape[1]), int(gs.shape[2]))
+        inside = 0
+        for part in split(whole.grid.shape, PART):
+            bare = replace(whole.inputs, context=replace(whole.context, gs=None, gl=None))
+            own = part_cloud_fields(bare, part.window, whole.grid.shape, threads=2).context
+            rows, cols = cloud_weight.crop_window(part.window, whole.context.factor, cells)
+            assert own.field_origin == (rows.start, cols.start) and own.field_cells == cells
+            assert np.array_equal(own.gs, gs[:, rows, cols]), part.id
+            assert np.array_equal(own.gl, gl[:, rows, cols]), part.id
+            margin = cloud_weight.FIELD_MARGIN_CELLS
+            inside += rows.start > margin or cols.start > margin
+        assert inside >= 4, "parts whose margin stops inside the order were compared"
+        assert gl.max() > 0.5 and gl.min() < 0.1, "the field has clouds and clear sky"
+    finally:
+        finish(whole, None)
 
 
 # ---------------------------------------------------------------- failures
