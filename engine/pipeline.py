@@ -13,13 +13,9 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
-import queue
-import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,17 +23,24 @@ from typing import TYPE_CHECKING, Any
 import dask.array as da
 import numpy as np
 from dask.base import compute as dask_compute
-from dask.base import tokenize
 from dask.delayed import delayed
 from dask.threaded import get as threaded_get
 
 from catalog.model import Grid, MaskFlavour, NormalizedItem, RasterAsset
 from catalog.normalize import MAJA_NODATA
 from engine import cloud_weight
-from engine.blocking import Blocks, Reblocker, Window, lattice_of, moved, plan_blocks
-from engine.blocks import BlockContext, coarse_cloud_block, footprint_in_grid, reduce_block
+from engine.blocking import Blocks, Reblocker, lattice_of, moved, plan_blocks
+from engine.blocks import BlockContext, coarse_cloud_block, footprint_in_grid
 from engine.contract import Order
 from engine.errors import Cancelled, InvalidParameter
+from engine.execution import (
+    BlockInputs,
+    BlockSink,
+    Progress,
+    compute_block,
+    compute_locally,
+    log_received,
+)
 from engine.grid import output_grid
 from engine.load import (
     CHUNK,
@@ -49,13 +52,13 @@ from engine.load import (
     load_params,
     new_load_key,
     prefetch,
-    read,
 )
 from engine.masks import cnn
 from engine.methods import get_method
 from engine.methods.base import Method
-from engine.observations import Inputs, maja_to_offset_dn, prepare
-from engine.parts import Part, part_side, split
+from engine.observations import Inputs, prepare
+from engine.part_tasks import PartJob, PartPlan, PartsProgress, parts_on_cluster, run_part
+from engine.parts import part_side, split
 from engine.readers import AHEAD_BYTES, ReadStats, end_session, source_infos
 from engine.stac_item import product_item
 from engine.write import (
@@ -64,7 +67,6 @@ from engine.write import (
     REFLECTANCE_SCALE,
     LayerSpec,
     PartedProduct,
-    PartWriter,
     ProductWriter,
 )
 
@@ -82,33 +84,6 @@ def _client(scheduler: str) -> Client:
     from engine.cluster import get_client
 
     return get_client(scheduler)
-
-#: Progress callback: fraction done in [0, 1] and a short message.
-Progress = Callable[[float, str], None]
-
-@dataclass(frozen=True)
-class BlockInputs:
-    """What computing one block reads, and how it reduces it. Picklable, for dask workers."""
-
-    context: BlockContext
-    dn: LoadParams
-    masks: LoadParams
-    aot: LoadParams | None
-    session: str
-
-
-@dataclass(frozen=True)
-class PartPlan:
-    """One part of an order built in parts (`engine.parts`): where it is, and its blocks."""
-
-    part: Part
-    #: Blocks of the part's own grid, on the inputs' lattice as seen from the part.
-    blocks: Blocks
-
-    def windows(self) -> list[Window]:
-        """The part's blocks in the order's grid, in computing order."""
-        return self.blocks.windows(self.part.offset)
-
 
 @dataclass
 class Plan:
@@ -349,72 +324,6 @@ def _coarse_entry(masks: np.ndarray, ctx: BlockContext) -> np.ndarray:
     return coarse_cloud_block(masks, ctx)[:, None]
 
 
-def part_cloud_fields(inputs: BlockInputs, window: Window, shape: tuple[int, int],
-                      threads: int = 1) -> BlockInputs:
-    """Pass 1 for one part: the cells of the cloud fields its blocks use, computed here.
-
-    The cells' cloud shares are computed over the part and a margin of the blur's radius
-    (`cloud_weight.FIELD_MARGIN_CELLS`, 9.6 km), then blurred: away from the order's edges
-    every blurred cell the part uses sees the same cells as in a blur of the whole order, and
-    at the order's edges the same padding, so the fields are the whole order's, bit for bit,
-    with no (dates x cells) field of a whole country in any one process. The margin's masks
-    are read twice (by this part and its neighbour): a quarter more mask reads for parts of
-    8192 px. ``shape`` is the order's grid's; ``threads`` compute the shares.
-    """
-    ctx = inputs.context
-    if not ctx.method.needs_cloud_weight:
-        return inputs
-    f, height, width = ctx.factor, *shape
-    cells = (-(-height // f), -(-width // f))
-    rows, cols = cloud_weight.crop_window(window, f, cells)
-    margin = cloud_weight.FIELD_MARGIN_CELLS
-    y_cells = range(max(0, rows.start - margin), min(cells[0], rows.stop + margin))
-    x_cells = range(max(0, cols.start - margin), min(cells[1], cols.stop + margin))
-    step = CLOUD_CHUNK // f
-    pieces = [(cy, cx, (cy * f, min((cy + step) * f, y_cells.stop * f, height),
-                        cx * f, min((cx + step) * f, x_cells.stop * f, width)))
-              for cy in range(y_cells.start, y_cells.stop, step)
-              for cx in range(x_cells.start, x_cells.stop, step)]
-    announce_reads(inputs.masks, [w for _, _, w in pieces], inputs.session, halo=ctx.overlap)
-    fraction = np.empty((len(ctx.groups), len(y_cells), len(x_cells)), np.float32)
-
-    def share(cy: int, cx: int, where: Window) -> None:
-        shares = coarse_cloud_block(read(inputs.masks, inputs.session, where,
-                                         halo=ctx.overlap), ctx)
-        y0, x0 = cy - y_cells.start, cx - x_cells.start
-        fraction[:, y0:y0 + shares.shape[1], x0:x0 + shares.shape[2]] = shares
-
-    with ThreadPoolExecutor(max(1, threads), thread_name_prefix="l3a-cloud") as pool:
-        list(pool.map(lambda piece: share(*piece), pieces))
-    gs, gl = cloud_weight.blurred_cloud_fields(fraction)
-    core = (slice(None), slice(rows.start - y_cells.start, rows.stop - y_cells.start),
-            slice(cols.start - x_cells.start, cols.stop - x_cells.start))
-    return replace(inputs, context=replace(
-        ctx, gs=np.ascontiguousarray(gs[core]), gl=np.ascontiguousarray(gl[core]),
-        field_origin=(rows.start, cols.start), field_cells=cells))
-
-
-def compute_block(inputs: BlockInputs, window: Window) -> np.ndarray:
-    """Pass 2 on one block: read its inputs and reduce them, (L, rows, cols) float32."""
-    session = inputs.session
-    dn = read(inputs.dn, session, window)
-    if inputs.context.flavour is MaskFlavour.MAJA:
-        dn = maja_to_offset_dn(dn)
-    masks = read(inputs.masks, session, window, halo=inputs.context.overlap)
-    aot = read(inputs.aot, session, window) if inputs.aot is not None else None
-    r0, r1, c0, c1 = window
-    location = {0: {"array-location": [(0, dn.shape[0]), (0, dn.shape[1]), (r0, r1), (c0, c1)]}}
-    return reduce_block(dn, masks, aot, inputs.context, location)
-
-
-def prefetch_block(inputs: BlockInputs, window: Window) -> None:
-    """Start the reads of `compute_block` on ``window``, without waiting for them."""
-    prefetch(inputs.dn, inputs.session, window)
-    prefetch(inputs.masks, inputs.session, window, halo=inputs.context.overlap)
-    if inputs.aot is not None:
-        prefetch(inputs.aot, inputs.session, window)
-
-
 def result_array(p: Plan) -> da.Array:
     """Pass 2, lazily: the stacked output layers (bands, then quality), float32 (L, Y, X).
 
@@ -518,12 +427,12 @@ def _build_plan(p: Plan, out_dir: Path, product_id: str | None, client: Client |
         return _build_parts(p, out_dir, item, client, report, cancel)
     cell = max(CHUNK, p.chunk)
     with ProductWriter(out_dir, p.grid, layer_specs(p), block=cell) as writer:
-        sink = _BlockSink(Reblocker(p.grid.shape, cell, len(p.layer_keys), writer.write_block),
+        sink = BlockSink(Reblocker(p.grid.shape, cell, len(p.layer_keys), writer.write_block),
                           len(p.blocks.order),
                           lambda fraction, message: report(0.1 + 0.87 * fraction, message),
                           cancel)
         if client is None:
-            _compute_locally(p.inputs, p.blocks.windows(), sink)
+            compute_locally(p.inputs, p.blocks.windows(), sink)
         else:
             _compute_on_cluster(p, client, sink)
         if cancel is not None and cancel.is_set():  # after the last block, before publishing
@@ -532,83 +441,6 @@ def _build_plan(p: Plan, out_dir: Path, product_id: str | None, client: Client |
         path = writer.publish(item)
     report(1.0, "done")
     return path
-
-
-@dataclass(frozen=True)
-class PartJob:
-    """Everything a worker needs to compute and write one part.
-
-    Picklable, and small: no cloud field (each part computes its own cells,
-    `part_cloud_fields`), no pixel.
-    """
-
-    inputs: BlockInputs
-    part: PartPlan
-    grid: Grid  # the order's
-    specs: tuple[LayerSpec, ...]
-    cell: int  # the writer's cell (`ProductWriter`'s ``block``)
-    folder: Path  # the product's staging folder
-    #: Tell the worker's tile cache how often each tile of the part is read (on a cluster;
-    #: locally the plan told the one cache of the process for every part).
-    announce: bool
-    #: The scheduler's event topic the part's blocks report to (on a cluster), or None.
-    progress_topic: str | None = None
-
-
-@dataclass(frozen=True)
-class PartResult:
-    """What a part sends back to the client: its name and files, and its reads."""
-
-    id: str
-    files: tuple[str, ...]
-    blocks: int
-
-
-def run_part(job: PartJob, threads: int = 1, report: Progress | None = None,
-             cancel: threading.Event | None = None) -> PartResult:
-    """Compute a part's blocks and write them as the part's COGs (`engine.write.PartWriter`).
-
-    On a cluster this is one task, on one worker thread: the worker's other threads take
-    other parts. Locally the part's blocks share the machine's cores (``threads``).
-    """
-    part = job.part.part
-    windows = job.part.windows()
-    inputs = part_cloud_fields(job.inputs, part.window, job.grid.shape, threads)
-    if report is None and job.progress_topic is not None:
-        report = _worker_reporter(job.progress_topic, part.id)
-    if job.announce:
-        announce_reads(inputs.dn, windows, inputs.session)
-        announce_reads(inputs.masks, windows, inputs.session, halo=inputs.context.overlap)
-        if inputs.aot is not None:
-            announce_reads(inputs.aot, windows, inputs.session)
-    with PartWriter(job.folder, part, job.grid, job.specs, block=job.cell,
-                    scratch=_worker_scratch()) as writer:
-        sink = _BlockSink(Reblocker(part.shape, job.cell, len(job.specs), writer.write_block),
-                          len(windows), report or (lambda fraction, message: None), cancel,
-                          offset=part.offset)
-        _compute_locally(inputs, windows, sink, threads)
-        files = writer.publish_part()
-    return PartResult(part.id, tuple(files), len(windows))
-
-
-def _worker_scratch() -> Path | None:
-    """The local directory of the dask worker running this task, or None (not on a worker)."""
-    if "distributed" not in sys.modules:  # a local build never imports it (`_client`)
-        return None
-    from distributed import get_worker
-
-    try:
-        return Path(get_worker().local_directory)
-    except ValueError:  # this process has no worker
-        return None
-
-
-def _worker_reporter(topic: str, part: str) -> Progress:
-    """Report a part's blocks as events of the scheduler, which the client subscribes to."""
-    from distributed import get_worker
-
-    worker = get_worker()  # here, in the task's thread; the blocks report from others
-    return lambda fraction, message: worker.log_event(topic, [part, fraction])
 
 
 def _part_jobs(p: Plan, folder: Path, announce: bool,
@@ -622,7 +454,7 @@ def _build_parts(p: Plan, out_dir: Path, item: dict[str, Any], client: Client | 
                  report: Progress, cancel: threading.Event | None) -> Path:
     """Build an order in parts: each part written by whoever computes it, then the mosaic."""
     specs, cell = layer_specs(p), max(CHUNK, p.chunk)
-    progress = _PartsProgress([pp.part.id for pp in p.parts], report)
+    progress = PartsProgress([pp.part.id for pp in p.parts], report)
     with PartedProduct(out_dir, p.grid, specs, [pp.part for pp in p.parts], cell) as product:
         if client is None:
             threads = max(1, os.cpu_count() or 1)
@@ -633,7 +465,7 @@ def _build_parts(p: Plan, out_dir: Path, item: dict[str, Any], client: Client | 
         else:
             topic = f"l3a-progress-{p.session}"
             jobs = _part_jobs(p, product.staging, announce=True, topic=topic)
-            for result in _parts_on_cluster(client, jobs, cancel, topic, progress):
+            for result in parts_on_cluster(client, jobs, cancel, topic, progress):
                 product.add(result)
                 progress.done(result.id)
         if cancel is not None and cancel.is_set():
@@ -644,145 +476,7 @@ def _build_parts(p: Plan, out_dir: Path, item: dict[str, Any], client: Client | 
     return path
 
 
-class _PartsProgress:
-    """The progress of an order in parts: the mean of its parts' shares of blocks done.
-
-    Parts report from their threads (locally) or through the scheduler's events (on a
-    cluster, in the client's event loop); what is reported never goes back.
-    """
-
-    def __init__(self, parts: Sequence[str], report: Progress) -> None:
-        self.shares = dict.fromkeys(parts, 0.0)
-        self.report, self.shown = report, 0.0
-        self.lock = threading.Lock()
-
-    def reporter(self, part: str) -> Progress:
-        """The callback of one part's blocks (fraction of the part's blocks done)."""
-        return lambda fraction, message: self.update(part, fraction)
-
-    def update(self, part: str, fraction: float) -> None:
-        with self.lock:
-            self.shares[part] = max(self.shares.get(part, 0.0), fraction)
-            total = sum(self.shares.values()) / len(self.shares)
-            if total <= self.shown:
-                return
-            self.shown = total
-            done = sum(share >= 1.0 for share in self.shares.values())
-            self.report(0.1 + 0.87 * total, f"{done}/{len(self.shares)} parts")
-
-    def done(self, part: str) -> None:
-        """A part is written (its last block is not the end of it: its COGs follow)."""
-        self.update(part, 1.0)
-
-
-#: A part that fails (an error, not a lost worker, which dask reschedules by itself) is run
-#: again this many times before the build fails.
-PART_RETRIES = 2
-#: How often the client looks at the cancel flag while parts compute, in seconds.
-CANCEL_POLL_S = 0.5
-
-
-def _parts_on_cluster(client: Client, jobs: Sequence[PartJob], cancel: threading.Event | None,
-                      topic: str, progress: _PartsProgress) -> Iterator[PartResult]:
-    """Run the parts on the cluster's workers; yield each part's result as it ends.
-
-    The parts' blocks report through the scheduler's events (``topic``); cancellation is
-    seen within `CANCEL_POLL_S`, not only when a part ends (a part of 8192 px a side is
-    minutes of work).
-    """
-    def on_event(event: tuple[float, Any]) -> None:
-        part, fraction = event[1]
-        # Below 1: a part is done when its COGs are, which its result says.
-        progress.update(str(part), min(float(fraction), 0.99))
-
-    client.subscribe_topic(topic, on_event)
-    futures = [client.submit(run_part, job, key=f"l3a-part-{job.part.part.id}-{tokenize(job)}",
-                             retries=PART_RETRIES, pure=False) for job in jobs]
-    ended: queue.Queue[Any] = queue.Queue()
-    for future in futures:
-        future.add_done_callback(ended.put)
-    received = 0
-    try:
-        for _ in futures:
-            while True:
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("cancelled by the caller")
-                try:
-                    future = ended.get(timeout=CANCEL_POLL_S)
-                    break
-                except queue.Empty:
-                    continue
-            result = future.result()
-            received += len(pickle.dumps(result))
-            future.release()
-            yield result
-    finally:
-        client.cancel(futures)
-        client.unsubscribe_topic(topic)
-    _log_received(received, len(jobs), "parts")
-
-
-def _log_received(nbytes: int, count: int, what: str) -> None:
-    """Say what the cluster sent this process (`l3a build --verbose`; `docs/scaling.md`)."""
-    logger.info("results: %d bytes received from the cluster for %d %s", nbytes, count, what)
-
-
-class _BlockSink:
-    """Where computed blocks go: to the writer's cells (`Reblocker`), with progress.
-
-    Blocks arrive from the computing threads, which also encode them and compute their
-    overviews (the writer serialises only the GDAL writes). Cancellation is checked at every
-    block: raising here stops the computation.
-    """
-
-    def __init__(self, reblocker: Reblocker, total: int, report: Progress,
-                 cancel: threading.Event | None, offset: tuple[int, int] = (0, 0)) -> None:
-        self.reblocker, self.total, self.report, self.cancel = reblocker, total, report, cancel
-        #: Where the reblocker's grid starts in the order's (a part's top-left pixel).
-        self.offset = offset
-        self.done = 0
-        self.lock = threading.Lock()
-
-    def put(self, window: Window, block: np.ndarray) -> None:
-        if self.cancel is not None and self.cancel.is_set():
-            raise Cancelled("cancelled by the caller")
-        r0, r1, c0, c1 = window
-        dy, dx = self.offset
-        self.reblocker.put((r0 - dy, r1 - dy, c0 - dx, c1 - dx), block)
-        with self.lock:
-            self.done += 1
-            done = self.done
-        self.report(done / self.total, f"{done}/{self.total} blocks")
-
-
-def _compute_locally(inputs: BlockInputs, windows: Sequence[Window], sink: _BlockSink,
-                     workers: int | None = None) -> None:
-    """Blocks on this machine's cores, in the plan's order (input tile by input tile).
-
-    One thread a core (``workers``), each reading, reducing and writing a block at a time:
-    the peak is bounded by the cores, not the area. The order is what lets a tile shared by
-    neighbouring blocks be decoded once (`engine.blocking`), so blocks start in it; a pool's
-    queue is first in, first out.
-    """
-    workers = workers or max(1, os.cpu_count() or 1)
-    with ThreadPoolExecutor(workers, thread_name_prefix="l3a-block") as pool:
-        def run(index: int) -> None:
-            # The block that starts when this one ends: its reads go out now, so that
-            # their latency (object storage) and decoding overlap this block's reduction.
-            if index + workers < len(windows):
-                prefetch_block(inputs, windows[index + workers])
-            sink.put(windows[index], compute_block(inputs, windows[index]))
-
-        futures = [pool.submit(run, index) for index in range(len(windows))]
-        try:
-            for future in futures:
-                future.result()
-        finally:
-            for future in futures:
-                future.cancel()
-
-
-def _compute_on_cluster(p: Plan, client: Client, sink: _BlockSink) -> None:
+def _compute_on_cluster(p: Plan, client: Client, sink: BlockSink) -> None:
     """Every block on the cluster's workers; each comes back here to be written."""
     result = result_array(p)
     starts = [np.cumsum((0, *c)) for c in result.chunks]
@@ -804,7 +498,7 @@ def _compute_on_cluster(p: Plan, client: Client, sink: _BlockSink) -> None:
             future.release()
     finally:
         client.cancel(futures)
-    _log_received(received, len(futures), "blocks")
+    log_received(received, len(futures), "blocks")
 
 
 def compute_layers(order: Order, items: Sequence[NormalizedItem],

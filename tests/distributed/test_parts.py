@@ -18,10 +18,11 @@ import pytest
 import rasterio
 from distributed import Client
 
-import engine.pipeline
+import engine.part_tasks
 from catalog.model import NormalizedItem
 from engine.contract import Order
-from engine.pipeline import PartJob, PartResult, build_product, run_part
+from engine.part_tasks import PartJob, PartResult, run_part
+from engine.pipeline import build_product
 from tests.distributed.conftest import PRODUCT_ID, assert_same_product, demo_order
 from tests.distributed.support import DaskProcesses, close_engine_client, dask_processes
 
@@ -137,7 +138,7 @@ def test_a_failed_part_is_run_again_and_the_product_is_whole(
     order = demo_order("composite", 20)
     expected = in_process(order)
     # Workers import this test module by name (the project root is on their PYTHONPATH).
-    monkeypatch.setattr(engine.pipeline, "run_part", fail_each_part_once)
+    monkeypatch.setattr(engine.part_tasks, "run_part", fail_each_part_once)
     built = build_product(order, demo_items, tmp_path / PRODUCT_ID, product_id=PRODUCT_ID,
                           scheduler=cluster.address, part_size=PART)
     assert not list(built.glob("attempted-*"))

@@ -240,7 +240,8 @@ def test_weights_from_a_crop_of_the_cloud_fields_are_the_whole_fields() -> None:
 
 
 def test_a_parts_own_cloud_fields_are_the_whole_orders(demo: Path) -> None:
-    from engine.pipeline import cloud_fields, finish, part_cloud_fields, plan
+    from engine.part_tasks import part_cloud_fields
+    from engine.pipeline import cloud_fields, finish, plan
 
     # The whole demo at 10 m: 83 cells of 240 m a side, so that the 40 cells of margin of
     # most parts of 512 px (21 cells) stop inside the order, not at its edges.
