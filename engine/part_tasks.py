@@ -147,7 +147,7 @@ def run_part(job: PartJob, threads: int = 1, report: Progress | None = None,
                           len(windows), report or (lambda fraction, message: None), cancel,
                           offset=part.offset)
         compute_locally(inputs, windows, sink, threads)
-        files = writer.publish_part()
+        files = writer.publish_part(threads)
     return PartResult(part.id, tuple(files), len(windows))
 
 

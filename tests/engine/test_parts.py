@@ -351,3 +351,13 @@ def test_a_part_that_reports_files_it_did_not_write_is_refused(tmp_path: Path) -
 def test_a_part_is_a_square_of_the_grid() -> None:
     part = Part(1, 2, (512, 600, 1024, 1100))
     assert part.id == "r1c2" and part.offset == (512, 1024) and part.shape == (88, 76)
+
+
+def test_a_product_in_parts_stages_where_workers_find_it(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # Workers run elsewhere: a relative output folder (the default data directory is one)
+    # must reach them as the client's absolute path, not theirs.
+    monkeypatch.chdir(tmp_path)
+    product = PartedProduct(Path("products") / "p", WHOLE, SPECS, split(WHOLE.shape, 512))
+    assert product.staging.is_absolute()
+    assert product.staging.parent == tmp_path / "products"
