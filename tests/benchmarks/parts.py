@@ -341,11 +341,11 @@ def print_table(figures: dict[str, Any]) -> None:
               f"{case['received_per_part']:>13,.0f}"
               f"{f'{blocks:,.0f}' if blocks is not None else '-':>21}"
               f"{f'{ratio:.2e}' if ratio is not None else '-':>10}")
-    print(f"\n{'case':<13}{'workers':>8}{'wall s':>8}{'runs (s)':>16}{'client CPU s':>14}"
+    print(f"\n{'case':<13}{'workers':>8}{'wall s':>8}  {'runs (s)':>20}{'client CPU s':>14}"
           f"{'workers CPU s':>15}{'cores busy':>12}{'client MiB':>12}")
     for name, case in cases.items():
         runs = ", ".join(f"{s:.2f}" for s in case["all_wall_s"])
-        print(f"{name:<13}{case['workers']:>8}{case['wall_s']:>8.2f}{runs:>16}"
+        print(f"{name:<13}{case['workers']:>8}{case['wall_s']:>8.2f}  {runs:>20}"
               f"{case['client_cpu_s']:>14.2f}{case['workers_cpu_s']:>15.2f}"
               f"{case['cores_busy']:>12.2f}{case['client_peak_rss_mib']:>12.0f}")
     print(f"\nspeed-up of 2 workers over 1, in parts: {figures['speedup_2w_over_1w']:.2f} x")
