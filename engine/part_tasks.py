@@ -117,7 +117,7 @@ class PartJob:
 
 @dataclass(frozen=True)
 class PartResult:
-    """What a part sends back to the client: its name and files, and its reads."""
+    """What a part sends back to the client: its name, its files, how many blocks it had."""
 
     id: str
     files: tuple[str, ...]
@@ -144,8 +144,8 @@ def run_part(job: PartJob, threads: int = 1, report: Progress | None = None,
     with PartWriter(job.folder, part, job.grid, job.specs, block=job.cell,
                     scratch=_worker_scratch()) as writer:
         sink = BlockSink(Reblocker(part.shape, job.cell, len(job.specs), writer.write_block),
-                          len(windows), report or (lambda fraction, message: None), cancel,
-                          offset=part.offset)
+                         len(windows), report or (lambda fraction, message: None), cancel,
+                         offset=part.offset)
         compute_locally(inputs, windows, sink, threads)
         files = writer.publish_part(threads)
     return PartResult(part.id, tuple(files), len(windows))

@@ -6,7 +6,10 @@
 on blocks that each hold every observation of a window of pixels, so memory is bounded by
 the block, not by the area. Blocks start on the inputs' tiles and are computed tile by tile
 (`engine.blocking`), so that each input tile is decoded once (`engine.readers`); locally one
-thread a core computes them, on a cluster each is a dask task.
+thread a core computes them (`engine.execution`), on a cluster each is a dask task. An order
+larger than a part (`engine.parts`) is built part by part instead, each part one task that
+computes its own cloud fields and blocks and writes its own COGs (`engine.part_tasks`); this
+module then publishes the mosaic.
 """
 
 from __future__ import annotations
@@ -428,9 +431,9 @@ def _build_plan(p: Plan, out_dir: Path, product_id: str | None, client: Client |
     cell = max(CHUNK, p.chunk)
     with ProductWriter(out_dir, p.grid, layer_specs(p), block=cell) as writer:
         sink = BlockSink(Reblocker(p.grid.shape, cell, len(p.layer_keys), writer.write_block),
-                          len(p.blocks.order),
-                          lambda fraction, message: report(0.1 + 0.87 * fraction, message),
-                          cancel)
+                         len(p.blocks.order),
+                         lambda fraction, message: report(0.1 + 0.87 * fraction, message),
+                         cancel)
         if client is None:
             compute_locally(p.inputs, p.blocks.windows(), sink)
         else:
