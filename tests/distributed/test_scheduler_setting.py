@@ -44,3 +44,24 @@ def test_cli_build_runs_on_the_scheduler_of_the_setting(
     assert code == 0, capsys.readouterr().err
     assert (tmp_path / "product" / "red.tif").is_file()
     assert after > before, "the build ran no task on the cluster's workers"
+
+
+def test_cli_build_in_parts_on_the_cluster_into_a_relative_folder(
+    demo_items_path: Path, cluster: DaskProcesses, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The workers' working directory is not the client's: a relative --out (and the default
+    # data directory, relative too) must reach them as the client's absolute folder.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("L3A_DASK_SCHEDULER", cluster.address)
+    monkeypatch.setenv("L3A_DATA_DIR", "data")
+    monkeypatch.setenv("L3A_PART_SIZE", "512")
+    code = main(["build", "--source", str(demo_items_path), "--bbox", demo_lonlat_bbox(),
+                 "--period", DEMO_PERIOD, "--method", "median", "--bands", "red,nir",
+                 "--resolution", "10", "--cloud-mask", "scl", "--out", "product", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    product = tmp_path / "product"
+    assert sorted(p.name for p in product.glob("red.*.tif")) == [
+        "red.r0c0.tif", "red.r0c1.tif", "red.r1c0.tif", "red.r1c1.tif"]
+    assert (product / "red.vrt").is_file()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
