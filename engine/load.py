@@ -20,13 +20,11 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dask.array as da
 import numpy as np
 import numpy.typing as npt
 import rasterio.errors
-from dask.array.core import normalize_chunks
 from dask.base import tokenize
 
 from catalog.model import Grid, NormalizedItem, RasterAsset
@@ -40,6 +38,11 @@ from engine.readers import (
     source_window,
     units_of,
 )
+
+if TYPE_CHECKING:
+    # dask.array (and the xarray and pandas it imports when installed) only for the lazy
+    # arrays of a cluster's graph: a local build reads blocks directly.
+    import dask.array as da
 
 #: Spatial chunk of the reduction. Tiles are decoded whole and cached, so a block may cut
 #: them; a multiple of 512 still lets an aligned order use each tile in one block. 12 dates x
@@ -314,6 +317,9 @@ def load_assets(
         The DN as stored, ``fill_value`` where an item has no data or no such asset.
 
     """
+    import dask.array as da
+    from dask.array.core import normalize_chunks
+
     params = load_params(items, grid, assets, dtype=dtype, fill_value=fill_value,
                          resampling=resampling, gdal_options=gdal_options)
     shape = (len(items), len(assets), *grid.shape)

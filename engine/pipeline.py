@@ -23,7 +23,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import dask.array as da
 import numpy as np
 from dask.base import compute as dask_compute
 from dask.delayed import delayed
@@ -60,7 +59,14 @@ from engine.masks import cnn
 from engine.methods import get_method
 from engine.methods.base import Method
 from engine.observations import Inputs, prepare
-from engine.part_tasks import PartJob, PartPlan, PartsProgress, parts_on_cluster, run_part
+from engine.part_tasks import (
+    PartJob,
+    PartPlan,
+    PartsProgress,
+    part_cloud_fields,
+    parts_on_cluster,
+    run_part,
+)
 from engine.parts import part_side, split
 from engine.readers import AHEAD_BYTES, ReadStats, end_session, source_infos
 from engine.stac_item import product_item
@@ -74,6 +80,10 @@ from engine.write import (
 )
 
 if TYPE_CHECKING:
+    # dask.array only for a cluster's graph (it imports xarray and pandas when installed: a
+    # quarter of a local build's start-up): a local build reads its blocks directly.
+    import dask.array as da
+
     # A local build never touches dask.distributed (a third of a second of import). Local
     # computes name dask's threaded scheduler by its function: by its name, dask imports
     # distributed to look for a default client.
@@ -99,7 +109,8 @@ class Plan:
     context: BlockContext
     dn: LoadParams
     masks: LoadParams  # read with ``context.overlap`` pixels of margin
-    #: Chunked in whole 240 m cells, for the cloud-field pass (None: the method has none).
+    #: Chunked in whole 240 m cells, for the cloud-field pass on a cluster (None: the method
+    #: has none, the pass runs here on direct reads, or the parts compute their own).
     cloud_masks: da.Array | None
     aot: LoadParams | None
     blocks: Blocks
@@ -220,10 +231,11 @@ def _plan_reads(order: Order, inputs: Inputs, grid: Grid, method: Method,
         announce_reads(masks, windows, session, halo=context.overlap)
         if aot is not None:
             announce_reads(aot, windows, session)
-    # In parts, each part computes its own cells of the cloud fields (`part_cloud_fields`).
+    # The cloud pass's lazy masks, for a cluster's graph: locally the pass reads its blocks
+    # directly, and in parts each part computes its own cells (`part_cloud_fields`).
     cloud_masks = (load_assets(items, grid, mask_assets, dtype="uint8", chunk=CLOUD_CHUNK,
-                               gdal_options=gdal_options, load=session, announce=reads_here)
-                   if method.needs_cloud_weight and not parts else None)
+                               gdal_options=gdal_options, load=session)
+                   if method.needs_cloud_weight and not parts and not reads_here else None)
     keys = [*order.bands, *(q.key for q in method.quality)]
     return Plan(order, grid, items, method, context, dn, masks, cloud_masks, aot, blocks,
                 keys, window, session=session, parts=parts)
@@ -243,6 +255,8 @@ def finish(p: Plan, client: Client | None) -> ReadStats:
 
 
 def _overlapped(masks: da.Array, overlap: int) -> da.Array:
+    import dask.array as da
+
     if overlap == 0:
         return masks
     # Pad with 0 (nodata for SCL, clear for MAJA): padding never creates or grows a cloud.
@@ -298,14 +312,26 @@ def compute_masks(p: Plan, client: Client | None, gdal_options: Mapping[str, Any
 
 
 def cloud_fields(p: Plan, client: Client | None) -> Plan:
-    """Pass 1: the coarse cloud fields of the whole order, blurred (only for the synthesis)."""
-    if p.cloud_masks is None:
+    """Pass 1: the coarse cloud fields of the whole order, blurred (only for the synthesis).
+
+    Locally the masks are read block by block on this machine's threads
+    (`engine.part_tasks.part_cloud_fields` over the whole grid); on a cluster each block of
+    shares is a dask task. An order in parts computes its fields part by part instead.
+    """
+    if not p.method.needs_cloud_weight or p.parts:
         return p
     if client is None:
         # Remote masks requested at once (they are small: 12 dates of SCL over 2048 px at
-        # 20 m are 48 MB), rather than a block's at a time as dask reaches it.
+        # 20 m are 48 MB), rather than a block's at a time.
         prefetch(p.masks, p.session, (0, p.grid.shape[0], 0, p.grid.shape[1]),
                  budget=AHEAD_BYTES)
+        whole = (0, p.grid.shape[0], 0, p.grid.shape[1])
+        inputs = part_cloud_fields(p.inputs, whole, p.grid.shape, os.cpu_count() or 1)
+        return replace(p, context=inputs.context)
+    import dask.array as da
+
+    if p.cloud_masks is None:
+        raise ValueError("a plan for a cluster without its cloud masks' lazy array")
     f = p.context.factor
     out_chunks = (
         (len(p.context.groups),),
@@ -334,6 +360,8 @@ def result_array(p: Plan) -> da.Array:
     compute them like any other task.
     """
     layers = len(p.layer_keys)
+    import dask.array as da
+
     template = da.zeros((layers, *p.grid.shape), dtype=np.float32,
                         chunks=((layers,), p.blocks.rows, p.blocks.cols))
     result: da.Array = da.map_blocks(

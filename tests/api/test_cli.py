@@ -93,6 +93,26 @@ def test_a_build_does_not_import_the_web_stack_nor_the_cluster_client() -> None:
     assert not web & modules
 
 
+def test_a_local_synthesis_imports_neither_dask_array_nor_xarray(small_demo: Path,
+                                                                  tmp_path: Path) -> None:
+    # A whole local build, the synthesis's cloud pass included, reads its blocks directly:
+    # dask.array, and the xarray and pandas it imports when installed, are a cluster's graph
+    # (a quarter of a local build's start-up).
+    code = ("import sys, json; from api.cli import main; code = main(sys.argv[1:]); "
+            "print(json.dumps([code, sorted(sys.modules)]))")
+    done = subprocess.run(
+        [sys.executable, "-c", code, "build", "--source", str(small_demo), "--bbox", BBOX,
+         "--period", "2024-07", "--method", "synthesis", "--bands", "red,nir",
+         "--resolution", "60", "--cloud-mask", "scl", "--out", str(tmp_path / "p"),
+         "--quiet"],
+        capture_output=True, text=True, timeout=300, check=True,
+        env={**os.environ, "L3A_DATA_DIR": str(tmp_path / "data")})
+    returned, modules = json.loads(done.stdout.splitlines()[-1])
+    assert returned == 0 and (tmp_path / "p" / "weight.tif").is_file()
+    assert not {"dask.array", "xarray", "pandas", "stackstac", "distributed"} & set(modules)
+    assert "engine.pipeline" in modules
+
+
 def test_build_help_lists_the_cloud_mask_sources(tmp_path: Path) -> None:
     done = l3a("build", "--help", data_dir=tmp_path)
     assert done.returncode == 0
