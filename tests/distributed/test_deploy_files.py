@@ -1,8 +1,9 @@
 """The container files say what docs/deploy.md says (Docker does not run here; they are parsed).
 
 compose.yaml: an API that is the dask client of a scheduler, workers that read and write the
-shared volume (inputs, parts of large orders, cloud masks). Dockerfile: multi-stage, non-root, a health check, and the runtime packages of
-``pip install .``, the same install as CI's (scripts/test.sh) without the test extra.
+shared volume (inputs, parts of large orders, cloud masks). Dockerfile: multi-stage,
+non-root, a health check, and the runtime packages of ``pip install .``, the same install as
+CI's (scripts/test.sh) without the test extra.
 """
 
 from __future__ import annotations
