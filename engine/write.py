@@ -383,9 +383,13 @@ class PartedProduct:
         missing = [part.id for part in self.parts if part.id not in self._done]
         if missing:
             raise RuntimeError(f"parts {missing} are not written")
-        # A worker lost during a part leaves its hidden staging folder; its retry wrote anew.
+        # A worker lost during a part leaves its hidden staging folder, or a COG it was
+        # copying under a hidden name; the part's retry wrote anew.
         for leftover in self.staging.glob(".*.partial"):
-            shutil.rmtree(leftover, ignore_errors=True)
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
         for spec in self.layers:
             for name, text in mosaic_vrts(self.grid, spec.key, spec.dtype, spec.nodata,
                                           self.parts, self.factors).items():

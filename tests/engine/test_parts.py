@@ -338,6 +338,26 @@ def test_a_product_is_published_only_with_every_part(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [], "nothing visible, the written part gone too"
 
 
+def test_what_a_lost_worker_left_is_not_published(tmp_path: Path) -> None:
+    parts = split((512, 512), 512)
+    whole = Grid(32631, (512, 512), WHOLE.transform)
+    with PartedProduct(tmp_path / "p", whole, SPECS, parts) as product:
+        # A worker killed while staging a part here, and one killed while copying a COG.
+        (product.staging / ".r0c0.0123.partial" / "raw").mkdir(parents=True)
+        (product.staging / ".red.r0c0.tif.4567.partial").write_bytes(b"half a COG")
+        with PartWriter(product.staging, parts[0], whole, SPECS) as writer:
+            writer.write_block(slice(0, 512), slice(0, 512),
+                               np.full((1, 512, 512), 0.1, np.float32))
+
+            class Written:
+                id, files = parts[0].id, tuple(writer.publish_part())
+
+        product.add(Written)
+        published = product.publish({"type": "Feature"})
+    assert sorted(p.name for p in published.iterdir()) == [
+        "item.json", "red.ovr2.vrt", "red.r0c0.tif", "red.vrt"]
+
+
 def test_a_part_that_reports_files_it_did_not_write_is_refused(tmp_path: Path) -> None:
     class Lying:
         id, files = "r0c0", ("red.r0c0.tif",)
