@@ -154,7 +154,47 @@ def copy_as_cog(source: Path, target: Path, dtype: str, threads: int = 1) -> Non
                          PREDICTOR=predictor, NUM_THREADS=threads, **_COG_OPTIONS)
 
 
-class ProductWriter:
+def hidden_beside(path: Path) -> Path:
+    """A hidden name beside ``path`` for what becomes ``path`` in one rename.
+
+    Readers skip hidden names (`api.tiles.products`), and the service removes leftovers
+    of this form at start (`api.jobs.publish.clean_staging`).
+    """
+    return path.parent / f".{path.name}.{uuid.uuid4().hex}.partial"
+
+
+class _Staged:
+    """A product folder staged under a hidden name and renamed into place with its item.
+
+    As a context manager, an exception removes the staging folder: nothing appears at
+    ``out_dir``.
+    """
+
+    out_dir: Path
+    staging: Path
+
+    def _check_free(self) -> None:
+        if self.out_dir.exists():
+            raise FileExistsError(f"{self.out_dir} exists already")
+
+    def _finish(self, item: dict[str, Any]) -> Path:
+        """Write ``item.json`` into the staging folder and rename the folder into place."""
+        text = json.dumps(item, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        (self.staging / "item.json").write_text(text, encoding="utf-8")
+        os.replace(self.staging, self.out_dir)
+        return self.out_dir
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.staging.exists():
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+
+class ProductWriter(_Staged):
     """Stage, fill and publish a product folder.
 
     Use as a context manager: on an exception the staging folder is removed and nothing
@@ -175,7 +215,7 @@ class ProductWriter:
         self.grid = grid
         self.layers = tuple(layers)
         self.factors = overview_factors(grid.shape, block)
-        self.staging = self.out_dir.parent / f".{self.out_dir.name}.{uuid.uuid4().hex}.partial"
+        self.staging = hidden_beside(self.out_dir)
         # datasets[level][layer]; level 0 is the full resolution, level k the factor 2^k.
         self._datasets: list[list[Any]] = []
         # GDAL datasets are not thread-safe: computing blocks is parallel, writing them is not.
@@ -189,8 +229,7 @@ class ProductWriter:
         # GDAL keeps written blocks in its cache (5 % of RAM by default) before flushing them:
         # the process would grow with the product's area. A small cache bounds the writer.
         rasterio.env.set_gdal_config("GDAL_CACHEMAX", WRITER_GDAL_CACHE_MB)
-        if self.out_dir.exists():
-            raise FileExistsError(f"{self.out_dir} exists already")
+        self._check_free()
         self._make_staging()
         height, width = self.grid.shape
         transform = rasterio.Affine(*self.grid.transform)
@@ -243,10 +282,7 @@ class ProductWriter:
     def publish(self, item: dict[str, Any]) -> Path:
         """Convert every layer to a COG, write ``item.json``, move the folder into place."""
         self._convert()
-        text = json.dumps(item, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        (self.staging / "item.json").write_text(text, encoding="utf-8")
-        os.replace(self.staging, self.out_dir)
-        return self.out_dir
+        return self._finish(item)
 
     def _convert(self, cpus: int | None = None) -> None:
         """Every staged layer to ``<key>.tif`` (a COG) in the staging folder; raw files gone.
@@ -294,8 +330,7 @@ class ProductWriter:
         tb: TracebackType | None,
     ) -> None:
         self._close()
-        if self.staging.exists():
-            shutil.rmtree(self.staging, ignore_errors=True)
+        super().__exit__(exc_type, exc, tb)
 
 
 class PartWriter(ProductWriter):
@@ -322,7 +357,9 @@ class PartWriter(ProductWriter):
     def _make_staging(self) -> None:
         if not self.folder.is_dir():  # removed by a cancelled or failed build
             raise FileNotFoundError(f"{self.folder} is gone: the build has ended")
-        self.staging.mkdir(parents=self.staging.parent != self.folder)
+        # No parents: in ``folder`` this also fails once a cancelled build has removed it
+        # after the check above; a worker's scratch directory is always there.
+        self.staging.mkdir()
         (self.staging / "raw").mkdir()
 
     def publish_part(self, cpus: int | None = None) -> list[str]:
@@ -337,7 +374,7 @@ class PartWriter(ProductWriter):
         names = []
         for spec in self.layers:
             name = part_file(spec.key, self.part.id)
-            hidden = self.folder / f".{name}.{uuid.uuid4().hex}.partial"
+            hidden = hidden_beside(self.folder / name)
             shutil.move(self.staging / f"{spec.key}.tif", hidden)
             os.replace(hidden, self.folder / name)
             names.append(name)
@@ -345,7 +382,7 @@ class PartWriter(ProductWriter):
         return names
 
 
-class PartedProduct:
+class PartedProduct(_Staged):
     """The staging folder of a product built in parts, made the product once every part is in.
 
     Parts are written into ``staging`` by `PartWriter` (on any worker that sees the folder)
@@ -360,14 +397,13 @@ class PartedProduct:
         # theirs, not this process's.
         self.out_dir, self.grid, self.layers = Path(out_dir).absolute(), grid, tuple(layers)
         self.parts = tuple(parts)
-        self.staging = self.out_dir.parent / f".{self.out_dir.name}.{uuid.uuid4().hex}.partial"
+        self.staging = hidden_beside(self.out_dir)
         # The overview levels every part has (`PartWriter`): the mosaic declares them.
         self.factors = overview_factors(grid.shape, block)
         self._done: set[str] = set()
 
     def __enter__(self) -> PartedProduct:
-        if self.out_dir.exists():
-            raise FileExistsError(f"{self.out_dir} exists already")
+        self._check_free()
         self.staging.mkdir(parents=True)
         return self
 
@@ -394,16 +430,4 @@ class PartedProduct:
             for name, text in mosaic_vrts(self.grid, spec.key, spec.dtype, spec.nodata,
                                           self.parts, self.factors).items():
                 (self.staging / name).write_text(text, encoding="utf-8")
-        text = json.dumps(item, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        (self.staging / "item.json").write_text(text, encoding="utf-8")
-        os.replace(self.staging, self.out_dir)
-        return self.out_dir
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self.staging.exists():
-            shutil.rmtree(self.staging, ignore_errors=True)
+        return self._finish(item)
