@@ -60,16 +60,19 @@ def demo_items(demo_items_path: Path) -> list[NormalizedItem]:
 
 @pytest.fixture(scope="session")
 def reference(tmp_path_factory: pytest.TempPathFactory, demo_items: list[NormalizedItem]
-              ) -> Callable[[Order], Path]:
-    """The product of an order built without a scheduler address (once per order)."""
-    built: dict[Order, Path] = {}
+              ) -> Callable[..., Path]:
+    """The product of an order built without a scheduler address (once per order), in one
+    part, or in parts of ``part_size`` px when given."""
+    built: dict[tuple[Order, int | None], Path] = {}
     root = tmp_path_factory.mktemp("reference")
 
-    def get(order: Order) -> Path:
-        if order not in built:
+    def get(order: Order, part_size: int | None = None) -> Path:
+        if (order, part_size) not in built:
             out = root / f"p{len(built)}" / PRODUCT_ID
-            built[order] = build_product(order, demo_items, out, product_id=PRODUCT_ID)
-        return built[order]
+            built[order, part_size] = build_product(order, demo_items, out,
+                                                    product_id=PRODUCT_ID,
+                                                    part_size=part_size)
+        return built[order, part_size]
 
     return get
 

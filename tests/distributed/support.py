@@ -67,6 +67,16 @@ class DaskProcesses:
         process.wait(timeout=30)
         self.killed.append(pid)
 
+    @staticmethod
+    def busiest(observer: Client, pids: dict[str, int]) -> tuple[str, int]:
+        """The worker with the most tasks in flight (a loss that costs work), and how many.
+
+        ``pids``: `worker_pids`, taken before.
+        """
+        processing = observer.processing()
+        address = max(pids, key=lambda a: len(processing.get(a, ())))
+        return address, len(processing.get(address, ()))
+
     def log_text(self) -> str:
         """Every process's log, for failure messages."""
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}"

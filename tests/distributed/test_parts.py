@@ -20,30 +20,12 @@ from distributed import Client
 
 import engine.part_tasks
 from catalog.model import NormalizedItem
-from engine.contract import Order
 from engine.part_tasks import PartJob, PartResult, run_part
 from engine.pipeline import build_product
 from tests.distributed.conftest import PRODUCT_ID, assert_same_product, demo_order
 from tests.distributed.support import DaskProcesses, close_engine_client, dask_processes
 
 PART = 512
-
-
-@pytest.fixture(scope="module")
-def in_process(demo_items: list[NormalizedItem], tmp_path_factory: pytest.TempPathFactory,
-               ) -> Callable[[Order], Path]:
-    """The product in parts of an order built without a scheduler (once per order)."""
-    built: dict[Order, Path] = {}
-    root = tmp_path_factory.mktemp("parts-reference")
-
-    def get(order: Order) -> Path:
-        if order not in built:
-            out = root / f"p{len(built)}" / PRODUCT_ID
-            built[order] = build_product(order, demo_items, out, product_id=PRODUCT_ID,
-                                         part_size=PART)
-        return built[order]
-
-    return get
 
 
 def assert_same_pixels(parted: Path, one_part: Path) -> None:
@@ -57,7 +39,7 @@ def assert_same_pixels(parted: Path, one_part: Path) -> None:
 
 def test_workers_write_the_parts_of_the_in_process_build(
     demo_items: list[NormalizedItem], cluster: DaskProcesses,
-    reference: Callable[[Order], Path], in_process: Callable[[Order], Path], tmp_path: Path,
+    reference: Callable[..., Path], tmp_path: Path,
 ) -> None:
     order = demo_order("synthesis", 20)
     seen: list[tuple[float, str]] = []
@@ -66,7 +48,7 @@ def test_workers_write_the_parts_of_the_in_process_build(
                           progress=lambda fraction, message: seen.append((fraction, message)))
     parts = [p.name for p in built.glob("red.*.tif")]
     assert sorted(parts) == ["red.r0c0.tif", "red.r0c1.tif", "red.r1c0.tif", "red.r1c1.tif"]
-    assert_same_product(built, in_process(order))
+    assert_same_product(built, reference(order, PART))
     assert_same_pixels(built, reference(order))
     # The parts' blocks report through the scheduler: progress moves within a part (the
     # 512 px part is 4 of the 7 blocks), never back.
@@ -78,10 +60,10 @@ def test_workers_write_the_parts_of_the_in_process_build(
 
 
 def test_a_worker_lost_during_the_parts_still_gives_the_whole_product(
-    demo_items: list[NormalizedItem], in_process: Callable[[Order], Path], tmp_path: Path,
+    demo_items: list[NormalizedItem], reference: Callable[..., Path], tmp_path: Path,
 ) -> None:
     order = demo_order("median", 20)
-    expected = in_process(order)
+    expected = reference(order, PART)
     events: list[tuple[float, str]] = []
     with dask_processes(tmp_path / "cluster") as cluster, \
             Client(cluster.address, set_as_default=False) as observer:
@@ -93,11 +75,10 @@ def test_a_worker_lost_during_the_parts_still_gives_the_whole_product(
             if victim or "parts" not in message:
                 return
             # When the first part is in: the worker that holds most of the others.
-            processing = observer.processing()
-            address = max(pids, key=lambda a: len(processing.get(a, ())))
-            if not processing.get(address):
+            address, tasks = cluster.busiest(observer, pids)
+            if not tasks:
                 return
-            victim.update(address=address, tasks=len(processing[address]))
+            victim.update(address=address, tasks=tasks)
             cluster.kill(pids[address])
 
         try:
@@ -133,10 +114,10 @@ def fail_each_part_once(job: PartJob, *args: Any, **kwargs: Any) -> PartResult:
 
 def test_a_failed_part_is_run_again_and_the_product_is_whole(
     demo_items: list[NormalizedItem], cluster: DaskProcesses,
-    in_process: Callable[[Order], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    reference: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     order = demo_order("composite", 20)
-    expected = in_process(order)
+    expected = reference(order, PART)
     # Workers import this test module by name (the project root is on their PYTHONPATH).
     monkeypatch.setattr(engine.part_tasks, "run_part", fail_each_part_once)
     built = build_product(order, demo_items, tmp_path / PRODUCT_ID, product_id=PRODUCT_ID,

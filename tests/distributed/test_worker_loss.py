@@ -40,11 +40,8 @@ def test_job_survives_a_killed_worker_with_identical_bytes(
             events.append((fraction, message))
             if fraction < KILL_AT or victim:
                 return
-            # The worker with the most tasks in flight: the loss must cost work.
-            processing = observer.processing()
-            address = max(pids, key=lambda a: len(processing.get(a, ())))
-            victim.update(address=address, tasks=len(processing.get(address, ())),
-                          at=fraction)
+            address, tasks = cluster.busiest(observer, pids)
+            victim.update(address=address, tasks=tasks, at=fraction)
             cluster.kill(pids[address])
 
         try:
