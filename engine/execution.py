@@ -23,7 +23,7 @@ from catalog.model import MaskFlavour
 from engine.blocking import Reblocker, Window
 from engine.blocks import BlockContext, reduce_block
 from engine.errors import Cancelled
-from engine.load import LoadParams, prefetch, read
+from engine.load import LoadParams, announce_reads, prefetch, read
 from engine.observations import maja_to_offset_dn
 
 logger = logging.getLogger(__name__)
@@ -62,6 +62,17 @@ def prefetch_block(inputs: BlockInputs, window: Window) -> None:
     prefetch(inputs.masks, inputs.session, window, halo=inputs.context.overlap)
     if inputs.aot is not None:
         prefetch(inputs.aot, inputs.session, window)
+
+
+def announce_blocks(inputs: BlockInputs, windows: Sequence[Window]) -> None:
+    """Tell the session's tile cache what `compute_block` will read on ``windows``.
+
+    Each read then lets go of its tiles (`engine.load.announce_reads`).
+    """
+    announce_reads(inputs.dn, windows, inputs.session)
+    announce_reads(inputs.masks, windows, inputs.session, halo=inputs.context.overlap)
+    if inputs.aot is not None:
+        announce_reads(inputs.aot, windows, inputs.session)
 
 
 class BlockSink:

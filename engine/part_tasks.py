@@ -27,7 +27,14 @@ from engine import cloud_weight
 from engine.blocking import Blocks, Reblocker, Window
 from engine.blocks import coarse_cloud_block
 from engine.errors import Cancelled
-from engine.execution import BlockInputs, BlockSink, Progress, compute_locally, log_received
+from engine.execution import (
+    BlockInputs,
+    BlockSink,
+    Progress,
+    announce_blocks,
+    compute_locally,
+    log_received,
+)
 from engine.load import CLOUD_CHUNK, announce_reads, read
 from engine.parts import Part
 from engine.write import LayerSpec, PartWriter
@@ -137,10 +144,7 @@ def run_part(job: PartJob, threads: int = 1, report: Progress | None = None,
     if report is None and job.progress_topic is not None:
         report = _worker_reporter(job.progress_topic, part.id)
     if job.announce:
-        announce_reads(inputs.dn, windows, inputs.session)
-        announce_reads(inputs.masks, windows, inputs.session, halo=inputs.context.overlap)
-        if inputs.aot is not None:
-            announce_reads(inputs.aot, windows, inputs.session)
+        announce_blocks(inputs, windows)
     with PartWriter(job.folder, part, job.grid, job.specs, block=job.cell,
                     scratch=_worker_scratch()) as writer:
         sink = BlockSink(Reblocker(part.shape, job.cell, len(job.specs), writer.write_block),

@@ -39,6 +39,7 @@ from engine.execution import (
     BlockInputs,
     BlockSink,
     Progress,
+    announce_blocks,
     compute_block,
     compute_locally,
     log_received,
@@ -48,7 +49,6 @@ from engine.load import (
     CHUNK,
     CLOUD_CHUNK,
     LoadParams,
-    announce_reads,
     chunk_for,
     load_assets,
     load_params,
@@ -92,6 +92,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+def cell_for(chunk: int) -> int:
+    """The writer's cell for blocks of ``chunk``: whole 512 px cells, or whole blocks."""
+    return max(CHUNK, chunk)
+
+
 def _client(scheduler: str) -> Client:
     """The client of the cluster at ``scheduler`` (dask.distributed imported only then)."""
     from engine.cluster import get_client
@@ -127,6 +132,11 @@ class Plan:
     def chunk(self) -> int:
         """The block side (`engine.load.chunk_for`); blocks on the grid's edges are smaller."""
         return self.blocks.step
+
+    @property
+    def cell(self) -> int:
+        """The writer's cell (`ProductWriter`'s ``block``): a part's side is a multiple of it."""
+        return cell_for(self.chunk)
 
     @property
     def inputs(self) -> BlockInputs:
@@ -218,19 +228,16 @@ def _plan_reads(order: Order, inputs: Inputs, grid: Grid, method: Method,
     lattice = lattice_of(source_infos(
         session, {href for row in dn.hrefs for href in row if href}, dn.env).values(), grid)
     blocks = plan_blocks(grid, chunk, lattice)
-    pieces = split(grid.shape, part_side(part_size, max(CHUNK, chunk))) if part_size else []
+    pieces = split(grid.shape, part_side(part_size, cell_for(chunk))) if part_size else []
     parts = tuple(PartPlan(piece, plan_blocks(piece.grid(grid), chunk,
                                               moved(lattice, piece.offset)))
                   for piece in pieces) if len(pieces) > 1 else ()
     if reads_here:
-        # Every load of the session announces its reads: each read then lets go of its own.
-        # (For a country-sized order on a cluster this would be minutes of the client's
-        # time for a cache the workers do not share.)
-        windows = [w for part in parts for w in part.windows()] if parts else blocks.windows()
-        announce_reads(dn, windows, session)
-        announce_reads(masks, windows, session, halo=context.overlap)
-        if aot is not None:
-            announce_reads(aot, windows, session)
+        # Not on a cluster: for a country-sized order it would be minutes of the client's
+        # time for a cache the workers do not share.
+        announce_blocks(BlockInputs(context, dn, masks, aot, session),
+                        [w for part in parts for w in part.windows()] if parts
+                        else blocks.windows())
     # The cloud pass's lazy masks, for a cluster's graph: locally the pass reads its blocks
     # directly, and in parts each part computes its own cells (`part_cloud_fields`).
     cloud_masks = (load_assets(items, grid, mask_assets, dtype="uint8", chunk=CLOUD_CHUNK,
@@ -323,9 +330,8 @@ def cloud_fields(p: Plan, client: Client | None) -> Plan:
     if client is None:
         # Remote masks requested at once (they are small: 12 dates of SCL over 2048 px at
         # 20 m are 48 MB), rather than a block's at a time.
-        prefetch(p.masks, p.session, (0, p.grid.shape[0], 0, p.grid.shape[1]),
-                 budget=AHEAD_BYTES)
         whole = (0, p.grid.shape[0], 0, p.grid.shape[1])
+        prefetch(p.masks, p.session, whole, budget=AHEAD_BYTES)
         inputs = part_cloud_fields(p.inputs, whole, p.grid.shape, os.cpu_count() or 1)
         return replace(p, context=inputs.context)
     import dask.array as da
@@ -359,9 +365,9 @@ def result_array(p: Plan) -> da.Array:
     One task per block, which reads and reduces it (`compute_block`); on a cluster, workers
     compute them like any other task.
     """
-    layers = len(p.layer_keys)
     import dask.array as da
 
+    layers = len(p.layer_keys)
     template = da.zeros((layers, *p.grid.shape), dtype=np.float32,
                         chunks=((layers,), p.blocks.rows, p.blocks.cols))
     result: da.Array = da.map_blocks(
@@ -456,9 +462,8 @@ def _build_plan(p: Plan, out_dir: Path, product_id: str | None, client: Client |
     )
     if p.parts:
         return _build_parts(p, out_dir, item, client, report, cancel)
-    cell = max(CHUNK, p.chunk)
-    with ProductWriter(out_dir, p.grid, layer_specs(p), block=cell) as writer:
-        sink = BlockSink(Reblocker(p.grid.shape, cell, len(p.layer_keys), writer.write_block),
+    with ProductWriter(out_dir, p.grid, layer_specs(p), block=p.cell) as writer:
+        sink = BlockSink(Reblocker(p.grid.shape, p.cell, len(p.layer_keys), writer.write_block),
                          len(p.blocks.order),
                          lambda fraction, message: report(0.1 + 0.87 * fraction, message),
                          cancel)
@@ -474,28 +479,33 @@ def _build_plan(p: Plan, out_dir: Path, product_id: str | None, client: Client |
     return path
 
 
-def _part_jobs(p: Plan, folder: Path, announce: bool,
+def _part_jobs(p: Plan, folder: Path, specs: Sequence[LayerSpec],
                topic: str | None = None) -> list[PartJob]:
-    specs, cell = tuple(layer_specs(p)), max(CHUNK, p.chunk)
-    return [PartJob(p.inputs, pp, p.grid, specs, cell, folder, announce, topic)
-            for pp in p.parts]
+    """The parts' tasks.
+
+    With the ``topic`` of a cluster's events, each also tells its worker's tile cache what it
+    reads (locally the plan told the process's one cache).
+    """
+    return [PartJob(p.inputs, pp, p.grid, tuple(specs), p.cell, folder,
+                    announce=topic is not None, progress_topic=topic) for pp in p.parts]
 
 
 def _build_parts(p: Plan, out_dir: Path, item: dict[str, Any], client: Client | None,
                  report: Progress, cancel: threading.Event | None) -> Path:
     """Build an order in parts: each part written by whoever computes it, then the mosaic."""
-    specs, cell = layer_specs(p), max(CHUNK, p.chunk)
+    specs = layer_specs(p)
     progress = PartsProgress([pp.part.id for pp in p.parts], report)
-    with PartedProduct(out_dir, p.grid, specs, [pp.part for pp in p.parts], cell) as product:
+    with PartedProduct(out_dir, p.grid, specs, [pp.part for pp in p.parts],
+                       p.cell) as product:
         if client is None:
             threads = max(1, os.cpu_count() or 1)
-            for job in _part_jobs(p, product.staging, announce=False):
+            for job in _part_jobs(p, product.staging, specs):
                 result = run_part(job, threads, progress.reporter(job.part.part.id), cancel)
                 product.add(result)
                 progress.done(result.id)
         else:
             topic = f"l3a-progress-{p.session}"
-            jobs = _part_jobs(p, product.staging, announce=True, topic=topic)
+            jobs = _part_jobs(p, product.staging, specs, topic)
             for result in parts_on_cluster(client, jobs, cancel, topic, progress):
                 product.add(result)
                 progress.done(result.id)
