@@ -23,12 +23,12 @@ import hashlib
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from cachetools import LRUCache
 
 from api.jobs import sources
 from api.settings import Settings
@@ -123,7 +123,9 @@ class PreviewService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._searches: dict[tuple[Any, ...], tuple[float, list[NormalizedItem]]] = {}
-        self._tiles: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        # Rendered tiles, least recently used out (none kept with a size of 0).
+        self._tiles: LRUCache[tuple[Any, ...], bytes] = LRUCache(
+            maxsize=max(1, settings.preview_cache_tiles))
         self._lock = threading.Lock()
         self._computing = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
         self._fields: FieldCache | None = None  # made with the first tile
@@ -156,9 +158,9 @@ class PreviewService:
             raise NothingHere(f"no scene of {request.period.label} over this tile")
         key = (_state(items), request, z, x, y)
         with self._lock:
-            if key in self._tiles:
-                self._tiles.move_to_end(key)
-                return self._tiles[key]
+            cached = self._tiles.get(key)
+        if cached is not None:
+            return cached
         with self._computing:
             if not still_wanted():
                 with self._lock:
@@ -169,8 +171,6 @@ class PreviewService:
             self.computed += 1
             if self.settings.preview_cache_tiles > 0:
                 self._tiles[key] = image
-                while len(self._tiles) > self.settings.preview_cache_tiles:
-                    self._tiles.popitem(last=False)
         return image
 
     @property

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -37,6 +36,7 @@ import morecantile
 import numpy as np
 import numpy.typing as npt
 import rasterio
+from cachetools import LRUCache
 from rasterio.crs import CRS
 from rio_tiler.errors import TileOutsideBounds
 from rio_tiler.io import Reader
@@ -183,24 +183,18 @@ class FieldCache:
     """The `BlockField` of the latest blocks of tiles, shared by their tiles."""
 
     def __init__(self, size: int = 32) -> None:
-        self.size = size
-        self._fields: OrderedDict[tuple[Any, ...], BlockField] = OrderedDict()
-        self._lock = threading.Lock()
+        self._fields: LRUCache[tuple[Any, ...], BlockField] = LRUCache(maxsize=size)
+        self._lock = threading.Lock()  # cachetools' caches are not thread-safe
 
     def get(self, key: tuple[Any, ...]) -> BlockField | None:
         """The field kept under ``key``, if any (and keep it longer)."""
         with self._lock:
-            if key in self._fields:
-                self._fields.move_to_end(key)
-                return self._fields[key]
-        return None
+            return self._fields.get(key)
 
     def put(self, key: tuple[Any, ...], field: BlockField) -> None:
-        """Keep ``field``; forget the oldest beyond the size."""
+        """Keep ``field``; forget the least recently used beyond the size."""
         with self._lock:
             self._fields[key] = field
-            while len(self._fields) > self.size:
-                self._fields.popitem(last=False)
 
 
 def preview_layers(items: Sequence[NormalizedItem], period: Period, method_name: str,
