@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from cachetools import LRUCache
+from cachetools import LRUCache, TTLCache
 
 from api.jobs import sources
 from api.settings import Settings
@@ -122,7 +122,10 @@ class PreviewService:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._searches: dict[tuple[Any, ...], tuple[float, list[NormalizedItem]]] = {}
+        # The time is looked up at each call (not bound here), so that tests can move it.
+        self._searches: TTLCache[tuple[Any, ...], list[NormalizedItem]] = TTLCache(
+            maxsize=MAX_SEARCHES, ttl=settings.preview_search_ttl_s,
+            timer=lambda: time.monotonic())
         # Rendered tiles, least recently used out (none kept with a size of 0).
         self._tiles: LRUCache[tuple[Any, ...], bytes] = LRUCache(
             maxsize=max(1, settings.preview_cache_tiles))
@@ -208,17 +211,13 @@ class PreviewService:
         from catalog.search import search
 
         key = (self.settings.source, period.label, area)
-        now = time.monotonic()
         with self._lock:
             found = self._searches.get(key)
-        if found is None or now - found[0] > self.settings.preview_search_ttl_s:
-            found = (now, search(self._target(), bbox, *period.search_interval()))
+        if found is None:
+            found = search(self._target(), bbox, *period.search_interval())
             with self._lock:
                 self._searches[key] = found
-                _drop_expired(self._searches, now, self.settings.preview_search_ttl_s)
-                while len(self._searches) > MAX_SEARCHES:  # the oldest first
-                    del self._searches[min(self._searches, key=lambda k: self._searches[k][0])]
-        return found[1]
+        return found
 
     def _target(self) -> str:
         """What `catalog.search` is given for the service's catalogue."""
@@ -293,10 +292,3 @@ def _state(items: list[NormalizedItem]) -> str:
         hrefs = ",".join(asset.href for asset in item.bands.values())
         digest.update(f"{item.id}\t{item.datetime.isoformat()}\t{hrefs}\n".encode())
     return digest.hexdigest()
-
-
-def _drop_expired(searches: dict[tuple[Any, ...], tuple[float, Any]], now: float,
-                  ttl: float) -> None:
-    for key in [k for k, (when, _) in searches.items() if now - when > ttl]:
-        del searches[key]
-

@@ -166,3 +166,29 @@ def test_a_tile_whose_client_left_before_its_turn_is_not_computed(client: TestCl
 def test_a_format_the_preview_does_not_draw_is_refused(client: TestClient) -> None:
     response = client.get(tile_url(13, fmt="jpg"), params=params())
     assert response.status_code == 422 and response.json()["field"] == "format"
+
+
+def test_a_search_is_kept_for_its_time_to_live(demo: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import catalog.search
+    from api import preview
+
+    (tmp_path / "demo").symlink_to(demo, target_is_directory=True)
+    service = preview.PreviewService(Settings(data_dir=tmp_path, preview_search_ttl_s=600))
+    searched: list[Any] = []
+    real = catalog.search.search
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        searched.append(args)
+        return real(*args, **kwargs)
+
+    clock = [1000.0]
+    monkeypatch.setattr(catalog.search, "search", counted)
+    monkeypatch.setattr(preview.time, "monotonic", lambda: clock[0])
+    period = parse_period(DEMO_PERIOD)
+    first = service.extent(period)
+    clock[0] += 599
+    assert service.extent(period) == first and len(searched) == 1
+    clock[0] += 2  # past L3A_PREVIEW_SEARCH_TTL_S: new scenes would show
+    assert service.extent(period) == first and len(searched) == 2
+    assert first is not None
