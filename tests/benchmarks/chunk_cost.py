@@ -299,7 +299,7 @@ def _per_chunk(fig: dict[str, Any]) -> dict[str, float]:
     return row
 
 
-def _engine_version() -> str:
+def engine_version() -> str:
     """The commit measured, and whether engine/ had uncommitted changes (read-only git)."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
@@ -395,7 +395,7 @@ def main() -> None:
                    args.threads, args.cores, args.bandwidth_mb_s, args.latency_ms)
         return
     wl.workload(args.size)
-    engine = _engine_version()
+    engine = engine_version()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
                                                                      os.environ.get("PYTHONPATH")]))}
     runs: dict[str, list[dict[str, Any]]] = {}
@@ -412,7 +412,7 @@ def main() -> None:
     summary: dict[str, Any] = {
         "size": args.size,
         "engine": engine,
-        "engine_after": _engine_version(),  # the tree is shared: it may move during a run
+        "engine_after": engine_version(),  # the tree is shared: it may move during a run
         "tile_bytes_per_chunk": tile_bytes_per_chunk(args.size),
         "cpu_count": os.cpu_count(),
     }

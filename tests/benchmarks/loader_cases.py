@@ -184,7 +184,7 @@ def _workload_items(folder: Path) -> list[dict[str, Any]]:
 # --- l3a ---------------------------------------------------------------------------------
 
 
-def _l3a_env(threads: int, **settings: str) -> dict[str, str]:
+def l3a_env(threads: int, **settings: str) -> dict[str, str]:
     """The environment of the ``l3a`` child: no operator settings but ``settings``, and
     ``threads`` dask workers."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("L3A_")}
@@ -201,7 +201,7 @@ def l3a_build(run: Run, method: str, **settings: str) -> None:
                "--resolution", "10", "--cloud-mask", "scl", "--out", str(out / "product"),
                "--quiet"]
     try:
-        done = subprocess.run(command, cwd=ROOT, env=_l3a_env(run.threads, **settings),
+        done = subprocess.run(command, cwd=ROOT, env=l3a_env(run.threads, **settings),
                               capture_output=True,
                               text=True, timeout=CASE_TIMEOUT, check=False)
         if done.returncode != 0:
@@ -215,7 +215,7 @@ def l3a_build(run: Run, method: str, **settings: str) -> None:
 def startup(run: Run) -> None:
     """Import what ``l3a build`` imports before its first read, in a fresh process."""
     subprocess.run([sys.executable, "-c", "import api.cli, catalog.search, engine.pipeline"],
-                   cwd=ROOT, env=_l3a_env(run.threads), check=True, timeout=120)
+                   cwd=ROOT, env=l3a_env(run.threads), check=True, timeout=120)
 
 
 # --- odc-stac and stackstac ----------------------------------------------------------------

@@ -58,8 +58,8 @@ from typing import Any
 
 from catalog.demo import BANDS, DEMO_EPSG, DEMO_PERIOD, demo_grid
 from engine.parts import PART_FIELD
-from tests.benchmarks.chunk_cost import _engine_version
-from tests.benchmarks.loader_cases import _l3a_env
+from tests.benchmarks.chunk_cost import engine_version
+from tests.benchmarks.loader_cases import l3a_env
 from tests.benchmarks.workload import CACHE
 from tests.distributed.support import DaskProcesses, dask_processes
 
@@ -210,7 +210,7 @@ def build(items: Path, bbox: tuple[float, float, float, float], cluster: DaskPro
                "--resolution", str(RESOLUTION), "--cloud-mask", "scl",
                "--out", str(product), "--quiet", "--verbose"]
     # The client computes nothing itself on a cluster: one local thread is never used.
-    env = _l3a_env(1, L3A_DASK_SCHEDULER=cluster.address, L3A_PART_SIZE=str(part_size),
+    env = l3a_env(1, L3A_DASK_SCHEDULER=cluster.address, L3A_PART_SIZE=str(part_size),
                    L3A_DATA_DIR=str(folder / "data"))
     stdout, stderr = folder / "stdout.txt", folder / "stderr.txt"
     workers_before = workers_cpu_s(cluster)
@@ -248,7 +248,7 @@ def run(size: int = 2048, part_size: int = 1024, repeat: int = 2, work: Path | N
     """
     if repeat < 1:
         raise ValueError(f"repeat must be at least 1, not {repeat}")
-    engine = _engine_version()
+    engine = engine_version()
     items = demo_items(size)
     grid = demo_grid(size, RESOLUTION)
     bbox = bbox_of_grid(grid.bounds, DEMO_EPSG)
@@ -283,7 +283,7 @@ def run(size: int = 2048, part_size: int = 1024, repeat: int = 2, work: Path | N
     figures = summarise(runs, layers, grid.shape)
     # The tree is shared: it may move during a run.
     figures.update(size=size, part_size=part_size, bbox=list(bbox), pinned=pin, engine=engine,
-                   engine_after=_engine_version())
+                   engine_after=engine_version())
     return figures
 
 
