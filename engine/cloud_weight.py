@@ -37,7 +37,7 @@ SIGMA_SMALL = 2.0
 SIGMA_LARGE = 10.0
 #: Cells a blurred cell depends on, each side: scipy's Gaussian kernels reach ``int(4 sigma
 #: + 0.5)`` cells (``truncate=4``). A part of an order computes its fields over itself and
-#: this margin (`engine.pipeline.part_cloud_fields`).
+#: this margin (`engine.part_tasks.part_cloud_fields`).
 FIELD_MARGIN_CELLS = int(4.0 * SIGMA_LARGE + 0.5)
 #: A coarse cell is cloud when at least this share of its valid pixels is cloud.
 CLOUD_FRACTION_THRESHOLD = 0.5

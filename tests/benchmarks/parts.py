@@ -69,7 +69,7 @@ RESOLUTION = 10
 ONE_PART = 65536
 #: Seconds one ``l3a build`` may take (one of 2048 px takes 6-11 s here).
 BUILD_TIMEOUT = 900.0
-#: The engine's count of what a build's process received (`engine.pipeline._log_received`).
+#: The engine's count of what a build's process received (`engine.execution.log_received`).
 RESULTS_LINE = re.compile(
     r"results: (?P<bytes>\d+) bytes received from the cluster for (?P<count>\d+) "
     r"(?P<unit>blocks|parts)")
