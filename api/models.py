@@ -32,6 +32,7 @@ CLOUD_MASK_SOURCES = {
     "maja": "MAJA's cloud mask (MAJA sources only)",
     "cnn": "a convolutional network's cloud and shadow mask, computed from each scene",
     "temporal": "a multi-temporal screen of each pixel's observations",
+    "haze": "a haze test on each observation's blue and red (haze optimized transform)",
 }
 
 

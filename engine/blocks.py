@@ -22,8 +22,9 @@ from engine.acquisitions import merge_first_valid
 from engine.masks.chain import MaskChain
 from engine.masks.cnn import add_cnn_clouds
 from engine.masks.dilation import dilate_clouds
+from engine.masks.haze import HazeParams, haze_screen
 from engine.masks.maja import scl_from_maja
-from engine.masks.scl import SCL_ADDED_CLOUD, classify_scl
+from engine.masks.scl import SCL_ADDED_CLOUD, SCL_THIN_CLOUD, classify_scl
 from engine.masks.temporal import TemporalParams, temporal_screen
 from engine.methods.base import F32, U8, Method, ObsClass, Observations
 
@@ -56,6 +57,7 @@ class BlockContext:
     field_origin: tuple[int, int] = (0, 0)
     field_cells: tuple[int, int] | None = None
     temporal: TemporalParams = field(default_factory=TemporalParams)
+    haze: HazeParams = field(default_factory=HazeParams)
 
     @property
     def overlap(self) -> int:
@@ -101,23 +103,35 @@ def classes_and_scl(masks: npt.NDArray[Any], ctx: BlockContext) -> tuple[U8, U8]
     return _trim(classes, ctx.overlap), _trim(scl, ctx.overlap)
 
 
-def screen_in_time(classes: U8, scl: U8, dn: npt.NDArray[np.uint16],
-                   ctx: BlockContext) -> tuple[U8, U8]:
-    """The chain's multi-temporal screen over merged observations, when it has one.
+def screen_observations(classes: U8, scl: U8, dn: npt.NDArray[np.uint16],
+                        ctx: BlockContext) -> tuple[U8, U8]:
+    """The chain's tests on the merged observations' reflectance: temporal screen, haze test.
 
     Runs after the same-acquisition merge (one observation per date), on the reflectance of
-    the bands the screen reads (`engine.pipeline` loads them). Observations it rejects become
-    CLOUD, and "cloud, high probability" in the SCL-like values.
+    the bands the tests read (`engine.observations` loads them). Both judge the same input
+    classes, and their clouds are united: neither depends on what the other flagged.
+    Observations they reject become CLOUD; in the SCL-like values "cloud, high probability"
+    (the temporal screen's outliers may be shadows), or "thin cirrus" when only the haze test
+    rejects them (the surface seen through a veil: the synthesis' fallback prefers those).
     """
-    if not ctx.chain.temporal:
+    if not (ctx.chain.temporal or ctx.chain.haze):
         return classes, scl
 
     obs = Observations(dn=dn, scale=ctx.scale, offset=ctx.offset, bands=ctx.bands,
                        classes=classes, scl=scl, days=ctx.days)
-    swir = obs.reflectance("swir16") if "swir16" in ctx.bands else None
-    screened = temporal_screen(classes, ctx.days, obs.reflectance("blue"),
-                               obs.reflectance("nir"), swir, ctx.temporal)
-    return screened, np.where(screened != classes, np.uint8(SCL_ADDED_CLOUD), scl)
+    screened, out_scl = classes, scl
+    if ctx.chain.haze:
+        screened = haze_screen(classes, ctx.days, obs.reflectance("blue"),
+                               obs.reflectance("red"), ctx.haze)
+        out_scl = np.where(screened != classes, np.uint8(SCL_THIN_CLOUD), scl)
+    if ctx.chain.temporal:
+        swir = obs.reflectance("swir16") if "swir16" in ctx.bands else None
+        outliers = temporal_screen(classes, ctx.days, obs.reflectance("blue"),
+                                   obs.reflectance("nir"), swir, ctx.temporal)
+        flagged = outliers != classes  # both tests only turn LAND into CLOUD
+        screened = np.where(flagged, outliers, screened)
+        out_scl = np.where(flagged, np.uint8(SCL_ADDED_CLOUD), out_scl)
+    return screened, out_scl
 
 
 def coarse_cloud_block(masks: npt.NDArray[Any], ctx: BlockContext) -> F32:
@@ -153,7 +167,7 @@ def reduce_block(
     scl = merge_first_valid(scl, has_data, groups)
     merged_has_data = merge_first_valid(has_data, has_data, groups)
     classes = np.where(merged_has_data, classes, np.uint8(ObsClass.NODATA))
-    classes, scl = screen_in_time(classes, scl, dn_merged, ctx)
+    classes, scl = screen_observations(classes, scl, dn_merged, ctx)
 
     aot_values: F32 | None = None
     if aot is not None and ctx.aot_scale is not None:

@@ -92,7 +92,12 @@ def _bands_to_load(items: Sequence[NormalizedItem], bands: Sequence[str], method
     if missing:
         raise InvalidParameter("bands", f"no scene of the order has {', '.join(missing)}")
     # Extra bands help a method choose (the composite's indices); a source without them
-    # loads what it has, and the method says whether that is enough.
+    # loads what it has, unless the method cannot work without them.
+    lacking = [band for band in method.required_bands if band not in available]
+    if lacking:
+        raise InvalidParameter(
+            "method", f"the {method.name} needs the bands {', '.join(lacking)}, which no scene "
+            "of the order has")
     extra = [band for band in method.extra_bands if band in available]
     if chain.temporal:
         lacking = [band for band in mask_chain.TEMPORAL_BANDS[:2] if band not in available]
@@ -100,6 +105,12 @@ def _bands_to_load(items: Sequence[NormalizedItem], bands: Sequence[str], method
             raise InvalidParameter(mask_chain.FIELD,
                                    f"temporal needs {', '.join(lacking)}, which no scene has")
         extra += [band for band in mask_chain.TEMPORAL_BANDS if band in available]
+    if chain.haze:
+        lacking = [band for band in mask_chain.HAZE_BANDS if band not in available]
+        if lacking:
+            raise InvalidParameter(mask_chain.FIELD,
+                                   f"haze needs {', '.join(lacking)}, which no scene has")
+        extra += list(mask_chain.HAZE_BANDS)
     return tuple(dict.fromkeys((*bands, *extra)))
 
 

@@ -5,7 +5,7 @@ each observation is read already warped onto the tile by rio-tiler, from the ove
 picks for the tile's pixel size (one decoded COG tile or two per band at low zoom, where an
 order at full resolution would decode a hundred), and the block goes through the same
 functions as a product's blocks (`engine.blocks.reduce_block`: classes, same-acquisition
-merge, temporal screen, W_cloud, the method's reduction).
+merge, temporal screen and haze test, W_cloud, the method's reduction).
 
 What differs from the ordered product, and why the two agree only "up to resampling":
 

@@ -2,7 +2,8 @@
 
 One module per source: `engine.masks.scl` (Sen2Cor), `engine.masks.maja` (MAJA),
 `engine.masks.cnn` (a CNN on the observation's reflectance), `engine.masks.temporal` (a
-multi-temporal screen); `engine.masks.dilation` grows clouds by a distance, and
+multi-temporal screen), `engine.masks.haze` (a haze test on each observation's colour);
+`engine.masks.dilation` grows clouds by a distance, and
 `engine.masks.chain` says which sources an order uses and how they combine.
 
 Nothing is imported here: `engine.masks.chain` is what the API and the CLI check an order's

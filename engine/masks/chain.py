@@ -13,6 +13,8 @@ Sources:
     cnn: a convolutional network's cloud and cloud-shadow mask computed from the
         observation's own reflectance (`engine.masks.cnn`).
     temporal: a multi-temporal screen of each pixel's observations (`engine.masks.temporal`).
+    haze: a haze test on each observation's blue and red, the haze optimized transform
+        (`engine.masks.haze`).
     auto: the best chain measured for the source's flavour (`AUTO`).
 """
 
@@ -25,13 +27,15 @@ from engine.errors import InvalidParameter
 
 FIELD = "cloud_mask"
 NATIVE = {MaskFlavour.SCL: "scl", MaskFlavour.MAJA: "maja"}
-ADDED = ("cnn", "temporal")
+ADDED = ("cnn", "temporal", "haze")
 SOURCES = (*NATIVE.values(), *ADDED)
 #: The chain ``auto`` stands for, per mask flavour (docs/quality.md has the figures).
-AUTO = {MaskFlavour.SCL: "scl+cnn+temporal", MaskFlavour.MAJA: "maja"}
+AUTO = {MaskFlavour.SCL: "scl+cnn+temporal+haze", MaskFlavour.MAJA: "maja"}
 DEFAULT = "auto"
 #: The bands the temporal screen reads: blue and nir always, swir16 where the items have it.
 TEMPORAL_BANDS = ("blue", "nir", "swir16")
+#: The bands the haze test reads.
+HAZE_BANDS = ("blue", "red")
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class MaskChain:
     flavour: MaskFlavour
     cnn: bool = False
     temporal: bool = False
+    haze: bool = False
 
     @property
     def name(self) -> str:
@@ -106,4 +111,5 @@ def resolve(value: str, flavour: MaskFlavour) -> MaskChain:
         raise InvalidParameter(
             FIELD, f"{wrong[0]} masks are not in this source: its items carry "
             f"{NATIVE[flavour]} masks")
-    return MaskChain(flavour, cnn="cnn" in names, temporal="temporal" in names)
+    return MaskChain(flavour, cnn="cnn" in names, temporal="temporal" in names,
+                     haze="haze" in names)

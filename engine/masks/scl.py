@@ -22,6 +22,10 @@ SCL_LAND = (2, 4, 5, 7)  # dark area, vegetation, not vegetated, unclassified
 #: The SCL value given to pixels that another mask source calls cloud, so that the
 #: composite's S2GM rules (which read the SCL) reject them too.
 SCL_ADDED_CLOUD = 9
+#: Thin cirrus: Sen2Cor's thin clouds, and the SCL value given to the haze test's clouds (the
+#: surface seen through a veil). The synthesis' cloud-only fallback prefers these to thick
+#: clouds and shadows.
+SCL_THIN_CLOUD = 10
 
 _SCL_TO_CLASS = np.zeros(256, dtype=np.uint8)  # every unknown value -> NODATA
 for _v in SCL_CLOUD:

@@ -123,6 +123,9 @@ class Method(Protocol):
     #: Bands the method needs to choose, loaded even when the order does not ask for them
     #: (the composite's medoid and indices); they are not written unless ordered.
     extra_bands: tuple[str, ...]
+    #: Bands of ``extra_bands`` the method cannot work without: an order whose scenes lack
+    #: one is refused before anything is read.
+    required_bands: tuple[str, ...]
 
     def reduce(self, obs: Observations) -> Reduction:
         """Reduce the observations of a block to one value per pixel and band."""

@@ -248,6 +248,7 @@ class Composite:
     quality: tuple[QualityLayer, ...] = QUALITY["composite"]
     needs_cloud_weight: bool = False
     extra_bands: tuple[str, ...] = (BLUE, GREEN, RED, REDEDGE2, NIR, NIR08, SWIR16, SWIR22)
+    required_bands: tuple[str, ...] = INDEX_BANDS
 
     def reduce(self, obs: Observations) -> Reduction:
         """Choose one valid observation per pixel and return its reflectance and quality.

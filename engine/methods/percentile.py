@@ -53,6 +53,7 @@ class Percentile:
 
     needs_cloud_weight: bool = False
     extra_bands: tuple[str, ...] = ()
+    required_bands: tuple[str, ...] = ()
     quality: tuple[QualityLayer, ...] = QUALITY["median"]
 
     def __init__(self, name: str, q: float) -> None:

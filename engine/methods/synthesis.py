@@ -2,8 +2,9 @@
 
 Per observation ``w_t = W_cloud * W_aot * W_date`` (W_sensor is 1 for Sentinel-2). Land pixels
 get ``R_b = sum_t w_t rho_t,b / sum_t w_t``; pixels without a usable land observation fall back
-to the latest water, then the latest snow, then the least cloudy (lowest blue) observation,
-flagged, with a weight sum of 0. See docs/algorithms.md, section "Synthesis".
+to the latest water, then the latest snow, then the least cloudy observation (a thin cloud
+before a thick one, then the lowest blue), flagged, with a weight sum of 0. See
+docs/algorithms.md, section "Synthesis".
 
 The reduction is a pure function of one block of numpy arrays. The weighted sums, the bulk of
 the work, run in one compiled pass (`engine.methods.synthesis_kernel`), in float32 and in
@@ -45,6 +46,11 @@ DATE_EDGE_MARGIN_DAYS = 0.5
 _BRIGHTNESS_BANDS = ("blue", "green", "red")
 #: Bands that must not be negative for a land observation to count (dark shadows, bad AC).
 _NONNEGATIVE_BANDS = ("red", "green")
+
+#: Sen2Cor's "thin cirrus", which the haze test also gives its clouds (`engine.masks.scl`):
+#: the surface seen through a veil, which the cloud-only fallback prefers to thick clouds and
+#: shadows, whatever their blue.
+THIN_CLOUD_SCL = 10
 
 _LAND = int(ObsClass.LAND)
 _WATER = int(ObsClass.WATER)
@@ -152,6 +158,7 @@ class Synthesis:
     description: str = METHODS["synthesis"]
     needs_cloud_weight: bool = True
     extra_bands: tuple[str, ...] = ()
+    required_bands: tuple[str, ...] = ()
     quality: tuple[QualityLayer, ...] = QUALITY["synthesis"]
 
     def __init__(self, half_window_days: float) -> None:
@@ -227,10 +234,12 @@ def _fallback(
 ) -> None:
     """Fill the block's ``pixels`` (flat indices) that have no land observation to average.
 
-    The latest water observation, else the latest snow one, else the cloudy one with the
-    lowest blue; else nodata. Only observations inside the window with data in every band
-    (``complete``, (T, P)) qualify. Works on the gathered pixels only, and gathers only the
-    class, the brightness band and finally the chosen observation's DN.
+    The latest water observation, else the latest snow one, else the least cloudy: the
+    thin cloud (SCL 10) with the lowest blue, else the cloudy one with the lowest blue; else
+    nodata. Lowest blue alone would pick a cloud shadow over a roof the haze test flagged.
+    Only observations inside the window with data in every band (``complete``, (T, P))
+    qualify. Works on the gathered pixels only, and gathers only the class, the SCL-like
+    value, the brightness band and finally the chosen observation's DN.
     """
     n_t, n_b = obs.dn.shape[:2]
     if n_t == 0:  # no observation at all: nodata
@@ -255,10 +264,13 @@ def _fallback(
     b = _brightness_band(obs)
     brightness = dn_to_reflectance(gather(dn[:, b]), obs.scale[:, b, None], obs.offset[:, b, None])
     brightness[~cloud] = np.inf
+    thin = gather(obs.scl) == THIN_CLOUD_SCL
     # Running minimum and latest index over the observations rather than argmin/argmax on
     # axis 0, which numpy walks with a stride of P: several times slower on big fallbacks.
     lowest = np.full(pixels.size, np.inf, dtype=np.float32)
     least_cloudy = np.zeros(pixels.size, dtype=np.intp)
+    lowest_thin = np.full(pixels.size, np.inf, dtype=np.float32)
+    least_thin = np.zeros(pixels.size, dtype=np.intp)
     # t + 1 of the latest water and snow observation, 0 if none.
     latest = {code: np.zeros(pixels.size, dtype=np.intp) for code in (_SNOW, _WATER)}
     for t in range(n_t):
@@ -266,6 +278,10 @@ def _fallback(
         better = brightness[t] < lowest
         np.minimum(lowest, brightness[t], out=lowest)
         least_cloudy[better] = t
+        thin_t = np.where(thin[t], brightness[t], np.float32(np.inf))
+        better = thin_t < lowest_thin
+        np.minimum(lowest_thin, thin_t, out=lowest_thin)
+        least_thin[better] = t
         for code, index in latest.items():
             # Observations are sorted by date, so the largest t + 1 is the latest.
             kind = cls[t] == code
@@ -275,6 +291,8 @@ def _fallback(
     has = lowest < np.inf
     pick[has] = least_cloudy[has]
     flag[has] = _CLOUD
+    has = lowest_thin < np.inf  # a thin cloud before any thick one or shadow
+    pick[has] = least_thin[has]
     for code in (_SNOW, _WATER):  # water last: it wins over snow
         has = latest[code] > 0
         pick[has] = latest[code][has] - 1

@@ -12,7 +12,8 @@ from the folder that ``L3A_REAL_TILE`` names (tests/data holds only a crop of it
 variable the run stops at once, or give ``--no-real``).
 
 Every method runs with every cloud-mask chain (``--chains``, `engine.masks.chain`): the
-items' own mask alone, and with the CNN, the temporal screen or both added. A row is a
+items' own mask alone, and with the CNN, the temporal screen, the haze test, or several of
+them added. A row is a
 method with a chain, e.g. ``synthesis [scl+cnn]``; ``auto`` is the chain the engine picks.
 
 Metrics per method: RMSE per band against the truth; residual cloud (share of pixels brighter
@@ -36,18 +37,23 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from catalog.demo import DEMO_BBOX, DEMO_EPSG, DEMO_PERIOD, demo_grid, read_truth, write_demo
+from catalog.model import MaskFlavour
 from catalog.search import search
 from engine.contract import Order
 from engine.errors import InvalidParameter
+from engine.masks.chain import AUTO
 from engine.period import parse_period
 from engine.pipeline import compute_layers
 from tests import real_tile
 
 METHODS = ("synthesis", "composite", "median", "q25")
 #: The chains scored, spelled without the native mask (which every chain has).
-CHAINS = ("native", "cnn", "temporal", "cnn+temporal")
+CHAINS = ("native", "cnn", "temporal", "haze", "cnn+temporal", "temporal+haze",
+          "cnn+temporal+haze")
 #: q25 is scored with the native mask only: a baseline, not a candidate.
 NATIVE_ONLY = ("q25",)
+#: The default chain of Sen2Cor items, spelled as `CHAINS` are: the figure shows it.
+AUTO_SCL = AUTO[MaskFlavour.SCL].removeprefix("scl+")
 DEMO_BANDS = ("blue", "green", "red", "nir", "swir16")
 REAL_BANDS = ("blue", "green", "red", "nir")
 
@@ -234,8 +240,10 @@ def mask_costs(cases: list[Case]) -> str:
 def figure(cases: list[Case], path: Path, panel: int = 256) -> None:
     """Quicklooks (truth, synthesis, composite, median) and |difference| maps, a row a case."""
     columns = ["truth", *(_label(m, c) for m in ("synthesis", "composite", "median")
-                          for c in ("native", "cnn+temporal"))]
-    width = panel * (len(columns) + 3)
+                          for c in ("native", AUTO_SCL))]
+    differences = [_label("synthesis", "native"), _label("synthesis", AUTO_SCL),
+                   _label("composite", AUTO_SCL)]
+    width = panel * (len(columns) + len(differences))
     image = Image.new("RGB", (width, (panel + 18) * len(cases)), "white")
     draw = ImageDraw.Draw(image)
     for row, case in enumerate(cases):
@@ -248,7 +256,7 @@ def figure(cases: list[Case], path: Path, panel: int = 256) -> None:
             tile = Image.fromarray(_quicklook(case.quicklook[name])).resize((panel, panel))
             image.paste(tile, (col * panel, y + 18))
             draw.text((col * panel + 4, y + 20), name, fill="yellow")
-        for k, name in enumerate(columns[1:]):
+        for k, name in enumerate(differences):
             if name not in case.quicklook:
                 continue
             diff = np.nanmean(np.abs(case.quicklook[name] - truth), axis=0)

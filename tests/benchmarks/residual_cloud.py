@@ -7,12 +7,12 @@ with a mask chain, and prints, for the pixels where the synthesis' blue exceeds 
 0.05 (the quality benchmark's residual cloud): how many land observations the reduction had
 there, and what the demo's truth says those observations were (clear, thin cloud or haze,
 cloud, shadow). It also prints each method's RMSE and residual cloud on the pixels all three
-cover, and how many observations the temporal screen flagged and how many of them were truly
-contaminated. ``--min-references`` and ``--dilation`` try the screen's parameter and a cloud
-dilation without changing the defaults.
+cover, and how many observations the temporal screen and the haze test flagged and how many
+of them were truly contaminated. ``--min-references`` and ``--dilation`` try the screen's
+parameter and a cloud dilation without changing the defaults.
 
-It records the classes the reduction sees by wrapping `engine.blocks.screen_in_time` for the
-run: the demo fits one block, so one call holds the whole grid.
+It records the classes the reduction sees by wrapping `engine.blocks.screen_observations` for
+the run: the demo fits one block, so one call holds the whole grid.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def run(regime: str, chain: str, seed: int, min_references: int, dilation: float
     items = search(str(items_path), DEMO_BBOX, *period.search_interval())
     grid = demo_grid(SIZE, 20)
     seen: dict[str, Any] = {}
-    screen = blocks.screen_in_time
+    screen = blocks.screen_observations
     params = dataclasses.replace(TemporalParams(), min_references=min_references)
 
     def recording(classes: Any, scl: Any, dn: Any, ctx: Any) -> Any:
@@ -61,7 +61,7 @@ def run(regime: str, chain: str, seed: int, min_references: int, dilation: float
         return out
 
     estimates = {}
-    blocks.screen_in_time = recording
+    blocks.screen_observations = recording
     try:
         for method in ("composite", "median", "synthesis"):  # the synthesis' classes kept
             order = Order(method=method, bands=BANDS, cloud_mask=chain, bbox=DEMO_BBOX,
@@ -73,7 +73,7 @@ def run(regime: str, chain: str, seed: int, min_references: int, dilation: float
                 estimate = np.where(layers[keys.index("flag")] == 1, np.nan, estimate)
             estimates[method] = estimate
     finally:
-        blocks.screen_in_time = screen
+        blocks.screen_observations = screen
     truth = read_truth(folder, BANDS)
     common = np.ones(truth.shape[1:], dtype=bool)
     for estimate in estimates.values():
@@ -109,7 +109,7 @@ def run(regime: str, chain: str, seed: int, min_references: int, dilation: float
     print(f"  residual pixels whose every land observation is contaminated: {every} of "
           f"{int(residual.sum())}")
     flagged = (before == ObsClass.LAND) & (after == ObsClass.CLOUD)
-    print(f"  temporal screen: flagged {int(flagged.sum())} observations, "
+    print(f"  temporal screen and haze test: flagged {int(flagged.sum())} observations, "
           f"{int((flagged & np.isin(codes, [1, 2, 3])).sum())} of them contaminated; "
           f"contaminated land observations left: {int(dirty.sum())} of {int(land.sum())}")
 

@@ -262,7 +262,7 @@ def test_the_cloud_mask_picker_offers_the_chains_and_sends_the_choice(
     sent = refuse_orders(page, {"detail": "seen", "field": "cloud_mask"})
     open_page(page)
     options = page.locator("#cloud-mask option").all_text_contents()
-    assert options[0] == "auto" and {"scl", "scl+cnn", "scl+cnn+temporal", "maja"} <= set(
+    assert options[0] == "auto" and {"scl", "scl+cnn", "scl+cnn+temporal+haze", "maja"} <= set(
         options)
     assert page.input_value("#cloud-mask") == "auto"
     assert page.is_hidden("#cloud-mask")  # folded under "More" until asked for

@@ -14,6 +14,8 @@ from engine.masks import chain
     ("cnn", MaskFlavour.SCL, "scl+cnn"),
     ("scl+cnn", MaskFlavour.SCL, "scl+cnn"),
     (" Temporal + CNN ", MaskFlavour.SCL, "scl+cnn+temporal"),
+    ("haze+temporal+cnn", MaskFlavour.SCL, "scl+cnn+temporal+haze"),
+    ("haze", MaskFlavour.MAJA, "maja+haze"),
     ("temporal", MaskFlavour.MAJA, "maja+temporal"),
     ("maja", MaskFlavour.MAJA, "maja"),
 ])

@@ -115,7 +115,7 @@ def test_a_preview_without_its_cloud_weights_would_not_pass_that_test(
 
 
 def test_the_cnn_is_left_out_of_a_preview_and_the_rest_of_the_chain_kept() -> None:
-    assert preview_chain("auto", MaskFlavour.SCL).name == "scl+temporal"
+    assert preview_chain("auto", MaskFlavour.SCL).name == "scl+temporal+haze"
     assert preview_chain("cnn", MaskFlavour.SCL).name == "scl"
     with pytest.raises(InvalidParameter) as refused:
         preview_chain("maja", MaskFlavour.SCL)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from engine.contract import Order
+from engine.errors import InvalidParameter
 from engine.pipeline import compute_layers
 from tests import real_tile
 
@@ -74,3 +75,14 @@ def test_synthesis_flags_and_weights_are_consistent(tile: dict[str, object]) -> 
     # Reflectance of clear land in August: dense vegetation and fields, never negative.
     red = synthesis["red"][land]
     assert np.nanpercentile(red, 1) >= 0.0 and np.nanpercentile(red, 50) < 0.15
+
+
+def test_a_composite_of_scenes_without_its_index_bands_is_refused_naming_the_method() -> None:
+    # The real tile's fixture has blue, green, red and nir only: the composite's snow test
+    # and short-term rules need the SWIR bands. A bad order, said before any pixel is read.
+    order = Order(bbox=real_tile.BBOX, period=real_tile.period(), method="composite",
+                  bands=BANDS, resolution=60)
+    with pytest.raises(InvalidParameter) as caught:
+        compute_layers(order, real_tile.items())
+    assert caught.value.field == "method"
+    assert "nir08, swir16, swir22" in str(caught.value)

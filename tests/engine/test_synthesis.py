@@ -318,6 +318,22 @@ def test_fallbacks(classes: list[int], blue: list[int], flag: int, chosen: int) 
         np.testing.assert_array_equal(out["count"], 0)
 
 
+def test_the_cloud_fallback_prefers_a_thin_cloud_to_a_darker_thick_one() -> None:
+    # Three cloudy observations: a shadow (SCL 3, darkest), then two the haze test flagged
+    # (SCL 10, "thin cirrus": the surface through a veil). The darker thin one is chosen.
+    dn = [[500, 600, 700], [1800, 1900, 2000], [1500, 1600, 1700]]
+    obs = make_obs(dn, [CLOUD] * 3, [-5.0, 0.0, 5.0], cloud_weight=[0.0] * 3)
+    scl = np.broadcast_to(np.array([3, 10, 10], np.uint8)[:, None, None], obs.classes.shape)
+    out = reduce(dataclasses.replace(obs, scl=np.ascontiguousarray(scl)))
+    np.testing.assert_array_equal(out["flag"], 1)
+    np.testing.assert_allclose(out["reflectance"][:, 0, 0], np.array(dn[2]) * 1e-4, **F32_TOL)
+    np.testing.assert_allclose(out["date"], 5.0, **F32_TOL)
+    # Without a thin cloud, the lowest blue wins, as WASP has it: the shadow.
+    scl = np.broadcast_to(np.array([3, 9, 9], np.uint8)[:, None, None], obs.classes.shape)
+    out = reduce(dataclasses.replace(obs, scl=np.ascontiguousarray(scl)))
+    np.testing.assert_allclose(out["reflectance"][:, 0, 0], np.array(dn[0]) * 1e-4, **F32_TOL)
+
+
 def test_fallback_reflectance_is_exactly_that_of_the_observation() -> None:
     obs = make_obs([[1234, 2345, 3456], [4000, 4000, 4000]], [WATER, CLOUD], [0, 1], offset=-0.1)
     out = reduce(obs)
