@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from catalog import local, stac_api
+from catalog import local
 from catalog.errors import ItemError, SkippedItemWarning, UnknownSource
 from catalog.model import NormalizedItem
 from catalog.normalize import normalize_item
@@ -125,6 +125,9 @@ def search(
     )
     base_href: str | None
     if resolved.url is not None:
+        # pystac-client and requests only for a STAC API: a local file needs neither.
+        from catalog import stac_api
+
         raw = stac_api.search_items(
             resolved.url,
             query,

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
 
 from engine.compiled import inputs, kernel, outputs, types
 
@@ -181,6 +180,8 @@ def blurred_cloud_fields(fraction: F32) -> tuple[F32, F32]:
     if frac.ndim != 3:
         raise ValueError(f"fraction: expected (T, Yc, Xc), got shape {frac.shape}")
     binary = (frac >= CLOUD_FRACTION_THRESHOLD).astype(np.float32)
+    from scipy import ndimage  # the synthesis only: a tenth of a second of every start-up
+
     fields: list[F32] = []
     for sigma in (SIGMA_SMALL, SIGMA_LARGE):
         # A sigma of 0 on the date axis: each date is blurred on its own.

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 import rasterio.errors
-from dask.base import tokenize
 
 from catalog.model import Grid, NormalizedItem, RasterAsset
 from engine.readers import (
@@ -334,6 +333,8 @@ def load_assets(
                        session)
     # The session is not part of the name: the same order gives the same graph. It is not
     # the name either: a string argument equal to a graph key reads as that key.
+    from dask.base import tokenize
+
     data: da.Array = da.map_blocks(  # type: ignore[no-untyped-call]
         _read_block, params, session,
         chunks=chunks, dtype=np.dtype(dtype), meta=np.empty((0, 0, 0, 0), dtype=dtype),

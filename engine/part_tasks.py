@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from dask.base import tokenize
 
 from catalog.model import Grid
 from engine import cloud_weight
@@ -226,6 +225,8 @@ def parts_on_cluster(client: Client, jobs: Sequence[PartJob], cancel: threading.
         part, fraction = event[1]
         # Below 1: a part is done when its COGs are, which its result says.
         progress.update(str(part), min(float(fraction), 0.99))
+
+    from dask.base import tokenize  # on a cluster only: a local build does not import dask
 
     client.subscribe_topic(topic, on_event)
     futures = [client.submit(run_part, job, key=f"l3a-part-{job.part.part.id}-{tokenize(job)}",

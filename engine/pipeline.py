@@ -24,9 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from dask.base import compute as dask_compute
-from dask.delayed import delayed
-from dask.threaded import get as threaded_get
 
 from catalog.model import Grid, MaskFlavour, NormalizedItem, RasterAsset
 from catalog.normalize import MAJA_NODATA
@@ -273,6 +270,8 @@ def _overlapped(masks: da.Array, overlap: int) -> da.Array:
 def _compute(array: da.Array, client: Client | None) -> np.ndarray:
     """One dask array into memory: on the cluster when there is one, else on local threads."""
     if client is None:
+        from dask.threaded import get as threaded_get
+
         return np.asarray(array.compute(scheduler=threaded_get))
     return np.asarray(client.compute(array).result())
 
@@ -292,6 +291,11 @@ def compute_masks(p: Plan, client: Client | None, gdal_options: Mapping[str, Any
     if window is None or not missing:
         return 0
     tell = report or (lambda fraction, message: None)
+    # dask only here: a local build with cached masks, or none, does not import it.
+    from dask.base import compute as dask_compute
+    from dask.delayed import delayed
+    from dask.threaded import get as threaded_get
+
     tasks = [delayed(cnn.mask_item, pure=False)(item, window, path, gdal_options, p.session)
              for item, path in missing]
     if client is None:

@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import rasterio
-from scipy import ndimage
 
 from catalog.model import Grid, NormalizedItem
 from engine.errors import InvalidParameter
@@ -161,6 +160,7 @@ def classify(reflectance: F32, bands: Sequence[str]) -> U8:
         bands: the band names of axis B (`BANDS_4` or `BANDS_6`, any order).
 
     """
+    from scipy import ndimage
     from scipy.special import softmax
     from ukis_csmask.utils import tile_array, untile_array
 

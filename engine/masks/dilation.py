@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
 
 from engine.methods.base import ObsClass
 
@@ -19,6 +18,8 @@ def dilate_clouds(classes: U8, radius_px: int) -> U8:
     """
     if radius_px <= 0:
         return classes
+    from scipy import ndimage  # a tenth of a second of start-up, for orders that dilate
+
     yy, xx = np.mgrid[-radius_px:radius_px + 1, -radius_px:radius_px + 1]
     disc = (yy * yy + xx * xx) <= radius_px * radius_px
     out = classes.copy()
