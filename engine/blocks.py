@@ -119,15 +119,15 @@ def screen_observations(classes: U8, scl: U8, dn: npt.NDArray[np.uint16],
 
     obs = Observations(dn=dn, scale=ctx.scale, offset=ctx.offset, bands=ctx.bands,
                        classes=classes, scl=scl, days=ctx.days)
+    blue = obs.reflectance("blue")
     screened, out_scl = classes, scl
     if ctx.chain.haze:
-        screened = haze_screen(classes, ctx.days, obs.reflectance("blue"),
-                               obs.reflectance("red"), ctx.haze)
+        screened = haze_screen(classes, ctx.days, blue, obs.reflectance("red"), ctx.haze)
         out_scl = np.where(screened != classes, np.uint8(SCL_THIN_CLOUD), scl)
     if ctx.chain.temporal:
         swir = obs.reflectance("swir16") if "swir16" in ctx.bands else None
-        outliers = temporal_screen(classes, ctx.days, obs.reflectance("blue"),
-                                   obs.reflectance("nir"), swir, ctx.temporal)
+        outliers = temporal_screen(classes, ctx.days, blue, obs.reflectance("nir"), swir,
+                                   ctx.temporal)
         flagged = outliers != classes  # both tests only turn LAND into CLOUD
         screened = np.where(flagged, outliers, screened)
         out_scl = np.where(flagged, np.uint8(SCL_ADDED_CLOUD), out_scl)
