@@ -49,7 +49,6 @@ DEFAULT_LIFETIME = 600.0
 #: Far more than a case needs (about 2,500 for the benchmark's 2048 px workload).
 DEFAULT_MAX_REQUESTS = 200_000
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -164,23 +163,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_file(path, first, length)
 
     def _send_file(self, path: Path, first: int, length: int) -> None:
+        """The body, by ``sendfile``: the kernel copies it from the page cache to the socket.
+
+        Object storage does not spend the client's cores to serve it; a Python loop of reads
+        and writes here did, on the same 2 cores as the reader it measures (741 MB for the
+        plain layout's build).
+        """
         owner = self.server.owner
-        with path.open("rb") as f:
-            f.seek(first)
-            left = length
-            while left:
-                chunk = f.read(min(left, _CHUNK))
-                if not chunk:
-                    break
-                # Counted before it is written: a client that has read the body must find it
-                # counted. Taken back if the client hung up.
-                owner.counters.sent(len(chunk))
-                try:
-                    self.wfile.write(chunk)
-                except OSError:
-                    owner.counters.sent(-len(chunk))
-                    raise
-                left -= len(chunk)
+        # Counted before it is sent: a client that has read the body must find it counted.
+        # What was not sent, if the client hung up, is taken back.
+        owner.counters.sent(length)
+        sent = 0
+        try:
+            with path.open("rb") as f:
+                sent = self.connection.sendfile(f, offset=first, count=length)
+        finally:
+            if sent != length:
+                owner.counters.sent(sent - length)
 
     def _empty(self, status: int, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
