@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.compiled import inputs, kernel, outputs, types
+from engine.masks.series import checked_days
 from engine.methods.base import ObsClass
 
 U8 = npt.NDArray[np.uint8]
@@ -87,6 +88,7 @@ def _screen(
     weight = np.float32(red_weight)
     suspect = np.empty(nx, dtype=np.bool_)
     where = np.empty(n_t, dtype=np.int64)
+    d = np.empty(n_t, dtype=np.float64)
     hot = np.empty(n_t, dtype=np.float64)
     bright = np.empty(n_t, dtype=np.float64)
     for y in range(ny):
@@ -102,18 +104,19 @@ def _screen(
             c = 0
             for t in range(n_t):
                 h = np.float64(blue[t, y, x] - weight * red[t, y, x])
-                where[c], hot[c], bright[c] = t, h, blue[t, y, x]
+                where[c], d[c], hot[c], bright[c] = t, days[t], h, blue[t, y, x]
                 c += (classes[t, y, x] == _LAND) & (h == h)
             m = min(neighbours, c - 1)
             for i in range(c):
-                hi, bi, di = hot[i], bright[i], days[where[i]]
+                hi, bi, di = hot[i], bright[i], d[i]
                 if not hi > threshold:
                     continue
                 confirmed = False
                 lo, up = i - 1, i + 1
                 for _ in range(m):
-                    # The nearer of the next earlier and the next later; the earlier on a tie.
-                    if lo >= 0 and (up >= c or di - days[where[lo]] <= days[where[up]] - di):
+                    # The nearer of the next earlier and the next later; the earlier on a tie,
+                    # as in the temporal screen (`engine.masks.series`: why written twice).
+                    if lo >= 0 and (up >= c or di - d[lo] <= d[up] - di):
                         j = lo
                         lo -= 1
                     else:
@@ -127,7 +130,7 @@ def _screen(
 
 
 _compiled = kernel(
-    inputs(types.uint8, 3), inputs(types.float64, 1), inputs(types.float32, 3),
+    inputs(types.uint8, 3), inputs(types.float32, 1), inputs(types.float32, 3),
     inputs(types.float32, 3), types.float64, types.float64, types.int64, types.float64,
     types.float64, outputs(types.uint8, 3),
 )(_screen)
@@ -158,17 +161,7 @@ def haze_screen(
             non-decreasing.
 
     """
-    shape = np.shape(classes)
-    if len(shape) != 3:
-        raise ValueError(f"classes must be (T, Y, X), not {shape}")
-    for name, band in {"blue": blue, "red": red}.items():
-        if np.shape(band) != shape:
-            raise ValueError(f"{name} has shape {np.shape(band)}, classes {shape}")
-    when = np.ascontiguousarray(days, dtype=np.float64)
-    if when.shape != shape[:1]:
-        raise ValueError(f"days has shape {when.shape}, expected ({shape[0]},)")
-    if not (np.isfinite(when).all() and (np.diff(when) >= 0).all()):
-        raise ValueError("days must be finite and non-decreasing (observations in time order)")
+    when = checked_days(classes, days, {"blue": blue, "red": red})
 
     codes = np.ascontiguousarray(classes, dtype=np.uint8)
     out = codes.copy()

@@ -47,6 +47,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.compiled import inputs, kernel, outputs, types
+from engine.masks.series import checked_days
 from engine.methods.base import ObsClass
 
 F32 = npt.NDArray[np.float32]
@@ -370,18 +371,8 @@ def temporal_screen(
             non-decreasing.
 
     """
-    shape = np.shape(classes)
-    if len(shape) != 3:
-        raise ValueError(f"classes must be (T, Y, X), not {shape}")
     named = {"blue": blue, "nir": nir} | ({} if swir is None else {"swir": swir})
-    for name, band in named.items():
-        if np.shape(band) != shape:
-            raise ValueError(f"{name} has shape {np.shape(band)}, classes {shape}")
-    when = np.ascontiguousarray(days, dtype=np.float32)
-    if when.shape != shape[:1]:
-        raise ValueError(f"days has shape {when.shape}, expected ({shape[0]},)")
-    if not (np.isfinite(when).all() and (np.diff(when) >= 0).all()):
-        raise ValueError("days must be finite and non-decreasing (observations in time order)")
+    when = checked_days(classes, days, named)
 
     def c(array: npt.NDArray[Any]) -> F32:
         return np.ascontiguousarray(array, dtype=np.float32)
