@@ -1,7 +1,7 @@
 """The inputs stage: an order's items checked and described, before anything is read.
 
 Which items fall in the period, in which order; their mask flavour and the mask chain it
-allows; the bands to load (the ordered ones, the method's extras, the temporal screen's);
+allows; the bands to load (the ordered ones, the method's extras, the chain's tests');
 acquisitions split across tiles, merged; and per merged observation its scale and offset,
 its distance in days to the period's central date, and per item the AOT's scale. The
 pipeline builds its block context from this and reads nothing to get it.
@@ -99,18 +99,12 @@ def _bands_to_load(items: Sequence[NormalizedItem], bands: Sequence[str], method
             "method", f"the {method.name} needs the bands {', '.join(lacking)}, which no scene "
             "of the order has")
     extra = [band for band in method.extra_bands if band in available]
-    if chain.temporal:
-        lacking = [band for band in mask_chain.TEMPORAL_BANDS[:2] if band not in available]
+    for source, (needed, optional) in chain.bands_read().items():
+        lacking = [band for band in needed if band not in available]
         if lacking:
             raise InvalidParameter(mask_chain.FIELD,
-                                   f"temporal needs {', '.join(lacking)}, which no scene has")
-        extra += [band for band in mask_chain.TEMPORAL_BANDS if band in available]
-    if chain.haze:
-        lacking = [band for band in mask_chain.HAZE_BANDS if band not in available]
-        if lacking:
-            raise InvalidParameter(mask_chain.FIELD,
-                                   f"haze needs {', '.join(lacking)}, which no scene has")
-        extra += list(mask_chain.HAZE_BANDS)
+                                   f"{source} needs {', '.join(lacking)}, which no scene has")
+        extra += [band for band in (*needed, *optional) if band in available]
     return tuple(dict.fromkeys((*bands, *extra)))
 
 

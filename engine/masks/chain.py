@@ -32,10 +32,9 @@ SOURCES = (*NATIVE.values(), *ADDED)
 #: The chain ``auto`` stands for, per mask flavour (docs/quality.md has the figures).
 AUTO = {MaskFlavour.SCL: "scl+cnn+temporal+haze", MaskFlavour.MAJA: "maja"}
 DEFAULT = "auto"
-#: The bands the temporal screen reads: blue and nir always, swir16 where the items have it.
-TEMPORAL_BANDS = ("blue", "nir", "swir16")
-#: The bands the haze test reads.
-HAZE_BANDS = ("blue", "red")
+#: The bands each reflectance test reads: those it needs, and those it also uses where the
+#: items have them (the temporal screen tests shadows in swir16 too).
+BANDS_READ = {"temporal": (("blue", "nir"), ("swir16",)), "haze": (("blue", "red"), ())}
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,10 @@ class MaskChain:
         """The canonical spelling: the native mask first, then the added sources in order."""
         added = [s for s in ADDED if getattr(self, s)]
         return "+".join((NATIVE[self.flavour], *added))
+
+    def bands_read(self) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """(needed, optional) bands of each reflectance test of the chain (`BANDS_READ`)."""
+        return {source: bands for source, bands in BANDS_READ.items() if getattr(self, source)}
 
 
 def choices() -> tuple[str, ...]:

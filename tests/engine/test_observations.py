@@ -57,6 +57,22 @@ def test_orders_the_items_cannot_serve_are_refused(items: list[NormalizedItem]) 
         prepare(items, parse_period("2023-01"), ("red",), "scl", method)
 
 
+@pytest.mark.parametrize(("cloud_mask", "says"), [("scl+temporal", "temporal needs nir"),
+                                                  ("scl+haze", "haze needs red")])
+def test_a_chain_test_without_its_bands_is_refused(items: list[NormalizedItem], cloud_mask: str,
+                                                   says: str) -> None:
+    # Scenes with blue and green only: neither reflectance test can run on them.
+    bare = [dataclasses.replace(i, bands={b: i.bands[b] for b in ("blue", "green")})
+            for i in items]
+    with pytest.raises(InvalidParameter) as refused:
+        prepare(bare, PERIOD, ("green",), cloud_mask, get_method("median", PERIOD))
+    assert refused.value.field == "cloud_mask" and says in refused.value.message
+    # swir16 is optional for the screen: without it, it reads blue and nir only.
+    without_swir = [dataclasses.replace(i, bands={b: i.bands[b] for b in BANDS}) for i in items]
+    inputs = prepare(without_swir, PERIOD, ("green",), cloud_mask, get_method("median", PERIOD))
+    assert "swir16" not in inputs.bands
+
+
 def test_maja_dn_move_to_the_offset_form() -> None:
     dn = np.array([MAJA_NODATA, -1000, -200, 0, 1234, 32000], dtype=np.int16)
     np.testing.assert_array_equal(maja_to_offset_dn(dn), [0, 1, 800, 1000, 2234, 33000])
