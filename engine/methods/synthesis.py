@@ -264,35 +264,21 @@ def _fallback(
     b = _brightness_band(obs)
     brightness = dn_to_reflectance(gather(dn[:, b]), obs.scale[:, b, None], obs.offset[:, b, None])
     brightness[~cloud] = np.inf
-    thin = gather(obs.scl) == THIN_CLOUD_SCL
-    # Running minimum and latest index over the observations rather than argmin/argmax on
-    # axis 0, which numpy walks with a stride of P: several times slower on big fallbacks.
-    lowest = np.full(pixels.size, np.inf, dtype=np.float32)
-    least_cloudy = np.zeros(pixels.size, dtype=np.intp)
-    lowest_thin = np.full(pixels.size, np.inf, dtype=np.float32)
-    least_thin = np.zeros(pixels.size, dtype=np.intp)
+    for candidates in (brightness, np.where(gather(obs.scl) == THIN_CLOUD_SCL, brightness,
+                                            np.float32(np.inf))):
+        # Every cloud, then thin clouds only: a thin cloud wins over any thick one or shadow.
+        has, least_cloudy = _lowest(candidates)
+        pick[has] = least_cloudy[has]
+        flag[has] = _CLOUD
     # t + 1 of the latest water and snow observation, 0 if none.
     latest = {code: np.zeros(pixels.size, dtype=np.intp) for code in (_SNOW, _WATER)}
     for t in range(n_t):
-        # Strictly lower: on a tie the earliest observation stays, deterministically.
-        better = brightness[t] < lowest
-        np.minimum(lowest, brightness[t], out=lowest)
-        least_cloudy[better] = t
-        thin_t = np.where(thin[t], brightness[t], np.float32(np.inf))
-        better = thin_t < lowest_thin
-        np.minimum(lowest_thin, thin_t, out=lowest_thin)
-        least_thin[better] = t
         for code, index in latest.items():
             # Observations are sorted by date, so the largest t + 1 is the latest.
             kind = cls[t] == code
             kind &= usable[t]
             np.maximum(index, kind * (t + 1), out=index)
 
-    has = lowest < np.inf
-    pick[has] = least_cloudy[has]
-    flag[has] = _CLOUD
-    has = lowest_thin < np.inf  # a thin cloud before any thick one or shadow
-    pick[has] = least_thin[has]
     for code in (_SNOW, _WATER):  # water last: it wins over snow
         has = latest[code] > 0
         pick[has] = latest[code][has] - 1
@@ -311,6 +297,21 @@ def _fallback(
     out.date[pixels] = date
     out.flag[pixels] = flag
     # weight and count are already 0 there.
+
+
+def _lowest(values: F32) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.intp]]:
+    """Per pixel of ``values`` (T, P): whether one is finite, and the index of the lowest.
+
+    A running minimum over the observations rather than argmin on axis 0, which numpy walks
+    with a stride of P: several times slower on big fallbacks. Strictly lower: on a tie the
+    earliest observation stays, deterministically.
+    """
+    lowest = np.full(values.shape[1], np.inf, dtype=np.float32)
+    index = np.zeros(values.shape[1], dtype=np.intp)
+    for t in range(values.shape[0]):
+        index[values[t] < lowest] = t
+        np.minimum(lowest, values[t], out=lowest)
+    return lowest < np.inf, index
 
 
 def _brightness_band(obs: Observations) -> int:
