@@ -29,6 +29,11 @@ SCL_CLASS |= {11: ObsClass.SNOW, 3: ObsClass.CLOUD, 8: ObsClass.CLOUD, 9: ObsCla
 SCL_CLASS |= {10: ObsClass.CLOUD}
 
 
+def column(values: Any) -> npt.NDArray[np.float32]:
+    """A one-pixel (T, 1, 1) float32 series."""
+    return np.asarray(values, dtype=np.float32).reshape(-1, 1, 1)
+
+
 def make_obs(
     rho: npt.ArrayLike,
     scl: npt.ArrayLike,

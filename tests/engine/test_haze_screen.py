@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -16,15 +14,12 @@ from engine.masks.scl import classify_scl
 from engine.methods.base import ObsClass
 from engine.pipeline import plan
 from tests import real_tile
+from tests.engine.support import column
 
 LAND, CLOUD, SNOW, WATER, NODATA = (
     ObsClass.LAND, ObsClass.CLOUD, ObsClass.SNOW, ObsClass.WATER, ObsClass.NODATA)
 F32 = npt.NDArray[np.float32]
 DEFAULT = HazeParams()
-
-
-def column(values: Any) -> F32:
-    return np.asarray(values, dtype=np.float32).reshape(-1, 1, 1)
 
 
 def screen_pixel(blue: list[float], red: list[float], days: list[float] | None = None,

@@ -15,16 +15,12 @@ from hypothesis import strategies as st
 
 from engine.masks.temporal import TemporalParams, temporal_screen
 from engine.methods.base import ObsClass
+from tests.engine.support import column
 
 LAND, CLOUD, SNOW, WATER, NODATA = (
     ObsClass.LAND, ObsClass.CLOUD, ObsClass.SNOW, ObsClass.WATER, ObsClass.NODATA)
 F32 = npt.NDArray[np.float32]
 DEFAULT = TemporalParams()
-
-
-def column(values: Any) -> F32:
-    """A one-pixel (T, 1, 1) float32 series."""
-    return np.asarray(values, dtype=np.float32).reshape(-1, 1, 1)
 
 
 def screen_pixel(
