@@ -148,6 +148,7 @@ def asset_of(item: NormalizedItem, name: str) -> RasterAsset | None:
 
 def chunk_for(items: Sequence[NormalizedItem], grid: Grid, assets: Sequence[str], *,
               dtype: str = "uint16", gdal_options: Mapping[str, Any] | None = None,
+              limit: int = BLOCK_LIMIT,
               load: str | None = None) -> int:
     """The spatial chunk to load these assets in: `CHUNK`, or a multiple the inputs' tiles ask.
 
@@ -156,7 +157,8 @@ def chunk_for(items: Sequence[NormalizedItem], grid: Grid, assets: Sequence[str]
     and the build takes twice as long. The chunk doubles while it still fits in the first
     asset's tiles (seen on the output grid) and the block of every item and asset stays
     within `BLOCK_BUDGET`. One file is opened to find out (through the pool of ``load``, so
-    the reads use it again); if it cannot be, the chunk is `CHUNK`.
+    the reads use it again); if it cannot be, the chunk is `CHUNK`. On a long period the
+    chunk halves instead, down to `MIN_CHUNK`, while that block exceeds ``limit`` bytes.
     """
     href = next((_href(asset) for item in items for name in assets
                  if (asset := asset_of(item, name)) is not None), None)
@@ -164,7 +166,7 @@ def chunk_for(items: Sequence[NormalizedItem], grid: Grid, assets: Sequence[str]
     chunk = CHUNK
     # Many observations (a year: 70-150): the block shrinks so that it stays within budget;
     # tiles are cached (`engine.readers`), so smaller blocks do not decode them again.
-    while chunk > MIN_CHUNK and block_bytes * chunk**2 > BLOCK_LIMIT:
+    while chunk > MIN_CHUNK and block_bytes * chunk**2 > limit:
         chunk //= 2
     if href is None or chunk < CHUNK:
         return chunk

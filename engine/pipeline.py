@@ -43,6 +43,7 @@ from engine.execution import (
 )
 from engine.grid import output_grid
 from engine.load import (
+    BLOCK_LIMIT,
     CHUNK,
     CLOUD_CHUNK,
     LoadParams,
@@ -201,7 +202,8 @@ def _plan_reads(order: Order, inputs: Inputs, grid: Grid, method: Method,
     """The reads of a plan: what each load reads, the blocks, the tiles they share."""
     items, flavour, bands = list(inputs.items), inputs.flavour, inputs.bands
     reflectance_resampling = "average" if order.resolution > 10 else "nearest"
-    chunk = chunk_for(items, grid, bands, gdal_options=gdal_options, load=session)
+    chunk = chunk_for(items, grid, bands, gdal_options=gdal_options, load=session,
+                      limit=BLOCK_LIMIT // method.memory_factor)
 
     def params(names: Sequence[str], **how: Any) -> LoadParams:
         return load_params(items, grid, names, gdal_options=gdal_options, **how)
@@ -446,7 +448,8 @@ def _build(order: Order, items: Sequence[NormalizedItem], out_dir: Path,
         logger.info("reads: %(requests)d requests (%(opens)d opens, %(reopens)d reopens, "
                     "%(tiles)d tiles, "
                     "%(warped)d warped windows), %(bytes)d compressed bytes, %(cache_hits)d "
-                    "tile cache hits, %(redecoded)d tiles decoded again", reads)
+                    "tile cache hits, %(redecoded)d tiles decoded again, %(spilled)d tiles "
+                    "spilled to disk and %(unspilled)d read back", reads)
 
 
 def _build_plan(p: Plan, out_dir: Path, product_id: str | None, client: Client | None,

@@ -46,11 +46,20 @@ from catalog.model import Grid
 from engine import remote_cog
 from engine.lattice import WindowPlan, plan_window, resample_into
 from engine.source_info import SourceInfo, unit_of
+from engine.tile_spill import TileSpill
 
-#: Decoded tiles kept by a process, in bytes. The front of tiles a row of blocks shares with
-#: the next row must fit: 12 dates x 11 assets of 512 px uint16 tiles, over a 2048 px wide
-#: order, is about 330 MB; what does not fit is decoded again (counted in ``redecoded``).
-TILE_CACHE_BYTES = int(os.environ.get("L3A_TILE_CACHE_MB", "384")) * 1024**2
+#: Decoded tiles kept in memory by a process, in bytes. Blocks run tile by tile
+#: (`engine.blocking`), so what must fit is the stack of one tile position: a month on Earth
+#: Search's layout (20 m tiles shared by 16 blocks of 512 px) needs about 260 MB. What does
+#: not fit but will be read again goes to the spill (`SPILL_DIR`), or, without one, is decoded
+#: again (counted in ``redecoded``). A long period's stack is far larger (92 dates of 11
+#: assets, 512 px tiles: 530 MB) and its blocks too; measured there, this budget keeps a
+#: synthesis under 1 GiB (1,039 MiB with 256 MB, 1,150 MiB with 384).
+TILE_CACHE_BYTES = int(os.environ.get("L3A_TILE_CACHE_MB", "224")) * 1024**2
+#: Where decoded tiles that do not fit the cache but will be read again go (a long period:
+#: `engine.tile_spill`), and how many bytes of them at most; 0 turns the spill off.
+SPILL_DIR = os.environ.get("L3A_SPILL_DIR") or None
+SPILL_BYTES = int(os.environ.get("L3A_SPILL_MB", "16384")) * 1024**2
 #: Concurrent tile reads of a process. Decoding releases the GIL, and over HTTP most of a
 #: read is waiting: 16 in flight hide a 20 ms latency behind the decoding of two cores.
 IO_THREADS = int(os.environ.get("L3A_IO_THREADS", "16"))
@@ -84,7 +93,9 @@ class ReadStats:
     """What one build read, in one process.
 
     ``requests`` counts opens and tile reads (one request each over HTTP, less what GDAL
-    merges or caches); ``bytes`` the compressed bytes of the tiles decoded.
+    merges or caches); ``bytes`` the compressed bytes of the tiles decoded; ``spilled`` the
+    tiles the cache wrote to its scratch file (`engine.tile_spill`), ``unspilled`` the reads
+    of them back.
     """
 
     opens: int = 0
@@ -93,6 +104,8 @@ class ReadStats:
     bytes: int = 0
     cache_hits: int = 0
     redecoded: int = 0
+    spilled: int = 0
+    unspilled: int = 0
     warped: int = 0
     _decoded: set[Any] = field(default_factory=set, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -199,8 +212,11 @@ class _Pool:
 
     A handle is used by one thread at a time (GDAL datasets are not thread-safe): `take`
     hands out an idle one or opens another, `give` returns it (or closes it, if the file
-    has an idle one already). The least recently returned handles are closed beyond
-    ``limit``, counted in their ``weight`` (1 for a handle without one).
+    has an idle one already, or if it would take the pool beyond ``limit``, counted in the
+    handles' ``weight``, 1 for a handle without one). A full pool keeps the handles it has
+    rather than the latest: blocks read their files in the same order, one block after the
+    other, and over more files than the pool holds, closing the oldest closed each one
+    before its next use (an annual order of 1,023 files: 3,720 reopens; 2,307 this way).
     """
 
     def __init__(self, limit: int) -> None:
@@ -221,24 +237,18 @@ class _Pool:
         return make()
 
     def give(self, key: tuple[str, str], handle: Any) -> None:
+        weight = getattr(handle, "weight", 1)
         with self._lock:
             idle = self._idle.setdefault(key, [])
-            if idle:
+            if idle or self._count + weight > self.limit:
                 # One idle handle a file is enough (its reads are grouped in one job); each
-                # keeps its last compressed tile in memory.
+                # keeps its last compressed tile in memory. A full pool keeps the ones it has.
                 handle.close()
-                self._idle.move_to_end(key)
+                if not idle:
+                    del self._idle[key]
                 return
             idle.append(handle)
-            self._idle.move_to_end(key)
-            self._count += getattr(handle, "weight", 1)
-            while self._count > self.limit and self._idle:
-                oldest, idle = next(iter(self._idle.items()))
-                closing = idle.pop(0)
-                closing.close()
-                self._count -= getattr(closing, "weight", 1)
-                if not idle:
-                    del self._idle[oldest]
+            self._count += weight
 
     def close(self, which: Callable[[tuple[str, str]], bool]) -> None:
         """Close the idle handles whose key ``which`` selects."""
@@ -254,16 +264,29 @@ class TileCache:
 
     Entries are futures: a second thread asking for a tile being decoded waits for that
     decode. A tile whose readers are announced (`expect`) leaves as soon as the last of them
-    is done with it (`release`); beyond the budget, the least recently used tile leaves
-    (and is decoded again if asked for). Tiles still being decoded never leave.
+    is done with it (`release`); beyond the budget, the least recently used tile nobody
+    announced leaves (and is decoded again if asked for). When the announced tiles alone
+    fill the budget (a long period: a tile position's stack of every date), a newcomer goes
+    to the ``spill`` file, if there is one, and is read back from there until its last
+    announced read; without a spill, or beyond its limit, it is not kept. Tiles still being
+    decoded never leave. ``counted(key, name)`` hears of every tile written to the spill
+    (``spilled``) and read back (``unspilled``).
     """
 
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
+    def __init__(self, budget: int, spill: TileSpill | None = None,
+                 counted: Callable[[Any, str], None] | None = None) -> None:
+        self.budget, self.spill = budget, spill
+        self._counted = counted
         self._entries: OrderedDict[Any, Future[npt.NDArray[Any]]] = OrderedDict()
         self._sizes: dict[Any, int] = {}
         self._pending: dict[Any, int] = {}
         self._used = 0
+        #: Tiles in the spill: offset, shape, dtype; tiles being written to it, being read
+        #: from it (by how many readers), and slots to free once their readers are done.
+        self._spilled: dict[Any, tuple[int, tuple[int, ...], np.dtype[Any]]] = {}
+        self._writing: set[Any] = set()
+        self._reading: dict[Any, int] = {}
+        self._orphans: dict[Any, list[tuple[int, int]]] = {}
         self._lock = threading.Lock()
 
     def expect(self, counts: Mapping[Any, int]) -> None:
@@ -284,55 +307,127 @@ class TileCache:
             del self._pending[key]
             if key in self._sizes:
                 self._forget(key)
+            elif key in self._spilled:
+                self._unspill(key)
+            # A tile being written to the spill is let go by its writer (`_spill_out`).
 
     def claim(self, keys: Sequence[Any]) -> tuple[list[Future[npt.NDArray[Any]]], list[int]]:
         """The futures of ``keys``, and the positions of those nobody is decoding yet.
 
-        The caller must `fill` every future it was given to decode.
+        The caller must `fill` every future it was given to decode. Spilled tiles are read
+        back here, in the caller's thread.
         """
-        futures, missing = [], []
+        futures: list[Future[npt.NDArray[Any]]] = []
+        missing: list[int] = []
+        on_disk: list[tuple[Future[npt.NDArray[Any]], Any, int, tuple[int, ...], Any]] = []
         with self._lock:
             for i, key in enumerate(keys):
                 entry = self._entries.get(key)
-                if entry is None:
+                if entry is None and key in self._spilled:
+                    entry = Future()
+                    on_disk.append((entry, key, *self._spilled[key]))
+                    self._reading[key] = self._reading.get(key, 0) + 1
+                elif entry is None:
                     entry = Future()
                     self._entries[key] = entry
                     missing.append(i)
                 else:
                     self._entries.move_to_end(key)
                 futures.append(entry)
+        for entry, key, offset, shape, dtype in on_disk:
+            try:
+                entry.set_result(self._spill_in(key, offset, shape, dtype))
+            except OSError as exc:
+                entry.set_exception(exc)
         return futures, missing
 
     def fill(self, key: Any, entry: Future[npt.NDArray[Any]],
              tile: npt.NDArray[Any] | None, error: BaseException | None = None) -> None:
         """Give a claimed future its tile, or its error (a failed read is not kept)."""
+        offset = None
         with self._lock:
             mine = self._entries.get(key) is entry
             if mine and tile is not None:
                 self._sizes[key] = tile.nbytes
                 self._used += tile.nbytes
-                self._evict(key)
+                if not self._evict(key):
+                    self._used -= self._sizes.pop(key)
+                    # Only a tile read again later: its readers now have it already.
+                    if self.spill is not None and self._pending.get(key, 0) > 1:
+                        offset = self.spill.reserve(tile.nbytes)
+                    if offset is None:
+                        del self._entries[key]
+                    else:
+                        self._writing.add(key)  # served from memory until written
             elif mine:
                 del self._entries[key]  # the next read retries
         if tile is not None:
             entry.set_result(tile)
         else:
             entry.set_exception(error or RuntimeError("no tile"))
+        if offset is not None and tile is not None:
+            self._spill_out(key, entry, tile, offset)
 
-    def _evict(self, newcomer: Any) -> None:
-        """Back within budget: tiles nobody announced go first, least recently used first.
+    def _spill_out(self, key: Any, entry: Future[npt.NDArray[Any]], tile: npt.NDArray[Any],
+                   offset: int) -> None:
+        """Write a tile that does not fit to the spill, then serve it from there."""
+        assert self.spill is not None
+        try:
+            self.spill.write(offset, tile)
+            written = True
+        except OSError:
+            written = False  # a full disk: the tile is decoded again when asked for
+        with self._lock:
+            self._writing.discard(key)
+            if self._entries.get(key) is entry:
+                del self._entries[key]
+            if written and self._pending.get(key, 0) > 0:
+                self._spilled[key] = (offset, tile.shape, tile.dtype)
+            else:  # released or dropped while written
+                self.spill.free(offset, tile.nbytes)
+        if written and self._counted is not None:
+            self._counted(key, "spilled")
 
-        If the announced tiles alone exceed the budget, the newcomer is not kept (its
-        waiting readers still get it): keeping the older ones serves their announced reads,
-        where evicting them in turn would make every read of a long cycle miss.
+    def _spill_in(self, key: Any, offset: int, shape: tuple[int, ...],
+                  dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+        """Read a spilled tile back; its slot is not reused while it is read."""
+        assert self.spill is not None
+        try:
+            tile = self.spill.read(offset, shape, dtype)
+        finally:
+            with self._lock:
+                self._reading[key] -= 1
+                if not self._reading[key]:
+                    del self._reading[key]
+                    for slot in self._orphans.pop(key, []):
+                        self.spill.free(*slot)
+        if self._counted is not None:
+            self._counted(key, "unspilled")
+        return tile
+
+    def _unspill(self, key: Any) -> None:
+        """Let a spilled tile go (under the lock): its slot now, or after its readers."""
+        assert self.spill is not None
+        offset, shape, dtype = self._spilled.pop(key)
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        if key in self._reading:
+            self._orphans.setdefault(key, []).append((offset, nbytes))
+        else:
+            self.spill.free(offset, nbytes)
+
+    def _evict(self, newcomer: Any) -> bool:
+        """Whether the newcomer fits, once the tiles nobody announced have left.
+
+        They leave least recently used first. If the announced tiles alone exceed the
+        budget, the newcomer does not fit: keeping the older ones serves their announced
+        reads, where evicting them in turn would make every read of a long cycle miss.
         """
         for key in list(self._entries):
             if self._used <= self.budget:
-                return
+                return True
             if key in self._sizes and key not in self._pending and key != newcomer:
                 self._forget(key)
-        if self._used > self.budget and newcomer in self._sizes:
-            self._forget(newcomer)
+        return self._used <= self.budget
 
     def _forget(self, key: Any) -> None:
         del self._entries[key]
@@ -344,13 +439,20 @@ class TileCache:
             for key in [k for k in self._entries if which(k)]:
                 del self._entries[key]
                 self._used -= self._sizes.pop(key, 0)
+            for key in [k for k in self._spilled if which(k)]:
+                self._unspill(key)
             for key in [k for k in self._pending if which(k)]:
                 del self._pending[key]
 
     @property
     def used(self) -> int:
-        """Bytes of decoded tiles held."""
+        """Bytes of decoded tiles held in memory."""
         return self._used
+
+    @property
+    def spilled(self) -> int:
+        """Tiles held in the spill."""
+        return len(self._spilled)
 
 
 def _return_freed_tiles_to_the_system() -> None:
@@ -371,7 +473,14 @@ def _return_freed_tiles_to_the_system() -> None:
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 _return_freed_tiles_to_the_system()
 _pool = _Pool(OPEN_BYTES)
-_tiles = TileCache(TILE_CACHE_BYTES)
+
+
+def _count_spill(key: Any, name: str) -> None:
+    stats_of(key[0]).count(**{name: 1})
+
+
+_tiles = TileCache(TILE_CACHE_BYTES, TileSpill(SPILL_DIR, SPILL_BYTES) if SPILL_BYTES else None,
+                   counted=_count_spill)
 _infos: dict[tuple[str, str], SourceInfo] = {}
 _infos_lock = threading.Lock()
 #: Remote files async-tiff opened (None: GDAL reads them), by (href, GDAL settings).

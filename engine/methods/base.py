@@ -126,6 +126,10 @@ class Method(Protocol):
     #: Bands of ``extra_bands`` the method cannot work without: an order whose scenes lack
     #: one is refused before anything is read.
     required_bands: tuple[str, ...]
+    #: Memory of the reduction's temporaries per observation, relative to the synthesis's
+    #: (1): a method of 2 gets blocks half the size on a long period (`engine.load.chunk_for`)
+    #: and stays within the same memory.
+    memory_factor: int
 
     def reduce(self, obs: Observations) -> Reduction:
         """Reduce the observations of a block to one value per pixel and band."""

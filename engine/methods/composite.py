@@ -249,6 +249,9 @@ class Composite:
     needs_cloud_weight: bool = False
     extra_bands: tuple[str, ...] = (BLUE, GREEN, RED, REDEDGE2, NIR, NIR08, SWIR16, SWIR22)
     required_bands: tuple[str, ...] = INDEX_BANDS
+    # Its medoid and indices hold float32 spectra of every band: at 92 dates in 256 px
+    # blocks, the build peaked at 1.44 GiB against 0.95 GiB in 128 px blocks.
+    memory_factor: int = 2
 
     def reduce(self, obs: Observations) -> Reduction:
         """Choose one valid observation per pixel and return its reflectance and quality.

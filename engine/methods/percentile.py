@@ -54,6 +54,7 @@ class Percentile:
     needs_cloud_weight: bool = False
     extra_bands: tuple[str, ...] = ()
     required_bands: tuple[str, ...] = ()
+    memory_factor: int = 1
     quality: tuple[QualityLayer, ...] = QUALITY["median"]
 
     def __init__(self, name: str, q: float) -> None:

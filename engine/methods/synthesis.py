@@ -159,6 +159,7 @@ class Synthesis:
     needs_cloud_weight: bool = True
     extra_bands: tuple[str, ...] = ()
     required_bands: tuple[str, ...] = ()
+    memory_factor: int = 1
     quality: tuple[QualityLayer, ...] = QUALITY["synthesis"]
 
     def __init__(self, half_window_days: float) -> None:

@@ -45,6 +45,7 @@ import faulthandler
 import json
 import math
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -96,6 +97,8 @@ class Run:
     bbox: tuple[float, float, float, float]
     threads: int
     figures: dict[str, Any] = field(default_factory=dict)
+    #: The period ``l3a build`` orders (`long_period` orders a year).
+    period: str = wl.PERIOD
 
     def href(self, relative: str) -> str:
         """Where a case reads a file of the workload given relative to its folder."""
@@ -197,9 +200,9 @@ def l3a_build(run: Run, method: str, **settings: str) -> None:
     out = Path(tempfile.mkdtemp(prefix="l3a-loader-bench-"))
     command = [str(Path(sys.executable).with_name("l3a")), "build",
                "--source", str(run.items_path), "--bbox", ",".join(f"{v:.9f}" for v in run.bbox),
-               "--period", wl.PERIOD, "--method", method, "--bands", ",".join(wl.BANDS),
+               "--period", run.period, "--method", method, "--bands", ",".join(wl.BANDS),
                "--resolution", "10", "--cloud-mask", "scl", "--out", str(out / "product"),
-               "--quiet"]
+               "--quiet", "--verbose"]
     try:
         done = subprocess.run(command, cwd=ROOT, env=l3a_env(run.threads, **settings),
                               capture_output=True,
@@ -208,8 +211,19 @@ def l3a_build(run: Run, method: str, **settings: str) -> None:
             raise RuntimeError(f"l3a build failed ({done.returncode}): {done.stderr[-2000:]}")
         if not any((out / "product").glob("*.tif")):
             raise RuntimeError(f"l3a build wrote no COG in {out / 'product'}")
+        run.figures.update(read_counts(done.stderr))
     finally:
         shutil.rmtree(out, ignore_errors=True)
+
+
+def read_counts(log: str) -> dict[str, int]:
+    """What ``l3a build --verbose`` says it read: tiles decoded, again, spilled, read back."""
+    line = next((line for line in log.splitlines() if "reads:" in line), "")
+    patterns = {"build_requests": r"(\d+) requests", "tiles_decoded": r"(\d+) tiles,",
+                "reopens": r"(\d+) reopens", "decoded_again": r"(\d+) tiles decoded again",
+                "spilled": r"(\d+) tiles spilled", "read_back": r"(\d+) read back"}
+    return {name: int(found.group(1)) for name, pattern in patterns.items()
+            if (found := re.search(pattern, line))}
 
 
 def startup(run: Run) -> None:

@@ -190,3 +190,42 @@ def test_a_host_that_never_answers_fails_the_read_instead_of_hanging(
             connection.close()
     assert accepted  # the reader did connect, and then gave up waiting
     assert time.monotonic() - start < 30
+
+
+def test_a_cache_too_small_for_the_order_spills_and_decodes_each_tile_once(
+        tiled_1024: tuple[Path, list[NormalizedItem]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    # A long period in small: the stack of a tile position (3 dates x 5 assets of 2 MB),
+    # which four 512 px blocks read, is larger than the cache, so what it cannot hold goes
+    # to the spill, and the product is the one a cache large enough makes.
+    import engine.load
+    from engine import readers
+    from engine.tile_spill import TileSpill
+
+    monkeypatch.setattr(engine.load, "BLOCK_BUDGET", 0)  # 512 px blocks on 1024 px tiles
+
+    _, items = tiled_1024
+    order = Order(bbox=wl.lonlat_bbox(SIZE), period=parse_period(wl.PERIOD), method="median",
+                  bands=BANDS, resolution=10, epsg=wl.EPSG, cloud_mask="scl",
+                  bounds=(wl.ORIGIN[0] + 1230.0, wl.ORIGIN[1] - SIZE * 10 + 2000.0,
+                          wl.ORIGIN[0] + SIZE * 10 - 10.0, wl.ORIGIN[1] - 1010.0))
+    products = {}
+    for name, budget in (("large", 1 << 30), ("small", 8 << 20)):
+        spill = TileSpill(str(tmp_path), limit=1 << 30)
+        monkeypatch.setattr(readers, "_tiles", readers.TileCache(
+            budget, spill, counted=readers._count_spill))
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="engine.pipeline"):
+            products[name] = build_product(order, items, tmp_path / name)
+        line = next(r.getMessage() for r in caplog.records
+                    if r.getMessage().startswith("reads:"))
+        found = re.search(r"(\d+) tiles decoded again, (\d+) tiles spilled to disk and "
+                          r"(\d+) read back", line)
+        assert found is not None, line
+        again, spilled, back = (int(v) for v in found.groups())
+        assert again == 0
+        assert (spilled > 0 and back >= spilled) if name == "small" else spilled == 0
+        assert spill.used == 0  # the build's end gave every slot back
+    for path in sorted(products["large"].glob("*.tif")):
+        with rasterio.open(path) as large, rasterio.open(products["small"] / path.name) as small:
+            assert np.array_equal(large.read(), small.read(), equal_nan=True), path.name
