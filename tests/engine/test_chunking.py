@@ -69,15 +69,14 @@ def test_the_block_budget_caps_the_chunk(tiled_1024: list[NormalizedItem],
     assert chunk_for(tiled_1024, grid(10), list(BANDS)) == 512
 
 
-def test_many_observations_shrink_the_chunk(tiled_1024: list[NormalizedItem],
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_many_observations_shrink_the_chunk(tiled_1024: list[NormalizedItem]) -> None:
     # An annual order holds 70-150 observations: the block shrinks to stay within the limit
     # (the reader's cache keeps the smaller blocks from decoding tiles again).
+    # A method whose reduction holds more (`Method.memory_factor`) passes a lower limit.
     block_512 = N_DATES * len(BANDS) * 2 * 512**2
-    monkeypatch.setattr(engine.load, "BLOCK_LIMIT", block_512 - 1)
-    assert chunk_for(tiled_1024, grid(10), list(BANDS)) == 256
-    monkeypatch.setattr(engine.load, "BLOCK_LIMIT", block_512 // 16)
-    assert chunk_for(tiled_1024, grid(10), list(BANDS)) == engine.load.MIN_CHUNK == 128
+    assert chunk_for(tiled_1024, grid(10), list(BANDS), limit=block_512 - 1) == 256
+    assert chunk_for(tiled_1024, grid(10), list(BANDS),
+                     limit=block_512 // 16) == engine.load.MIN_CHUNK == 128
 
 
 def test_an_unreadable_input_falls_back_to_the_default(tiled_1024: list[NormalizedItem],
