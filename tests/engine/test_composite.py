@@ -355,7 +355,7 @@ def test_medoid_chunks_and_strips_do_not_change_the_result(
     obs = random_block(2, shape=(13, 7))
     monkeypatch.setattr(composite, "_MEDOID_GATHER_SHARE", share)
     reference = Composite().reduce(obs)
-    monkeypatch.setattr(composite, "_MEDOID_CHUNK_PIXELS", 5)
+    monkeypatch.setattr(composite, "_MEDOID_CHUNK_ELEMENTS", 3 * 7 * 7)  # 3 px of 7 dates
     monkeypatch.setattr(composite, "_STRIP_ELEMENTS", 1)  # one pixel per strip
     assert_reductions_equal(Composite().reduce(obs), reference)
 
