@@ -8,8 +8,9 @@ inputs' 512 px tiles, ordered over a year. Targets (issue 14): every build's pea
 tile position outgrows the tile cache from about 40 dates: the rest goes to the spill);
 time linear in observations (the synthesis and the median of 92 dates take at most 2.3x
 those of 46, over floors that double). The composite's medoid is quadratic in observations:
-its ratio is reported, not held to the linear bound. About 4 minutes here, and 2.2 GB of
-workloads generated once.
+its ratio is reported, not held to the linear bound. The linear bound fails today (2.36x and
+2.43x, docs/scaling.md): it says where the loader must get to. About 2 minutes here, and
+2.2 GB of workloads generated once.
 """
 
 from __future__ import annotations
