@@ -20,6 +20,7 @@ import math
 import os
 import shutil
 import threading
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -190,8 +191,37 @@ class _Staged:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.staging.exists():
-            shutil.rmtree(self.staging, ignore_errors=True)
+        remove_staging(self.staging)
+
+
+#: Seconds `remove_staging` keeps trying while a worker's last writes end.
+STAGING_REMOVAL_S = 5.0
+
+
+def remove_staging(staging: Path) -> None:
+    """Remove a staging folder that a cluster worker may still be writing into.
+
+    dask cannot stop a running task: after a cancel, a part may still create a file in the
+    folder while `shutil.rmtree` empties it, and rmtree then cannot remove the folder (seen
+    in CI: a cancelled order in parts left its staging folder with a part's file). So the
+    folder is first renamed, atomically, to another hidden name: the part's next file fails,
+    as its folder is gone (`PartWriter` never creates it). What it still writes through
+    files it has open lands in the renamed folder, which is removed until it stays removed,
+    for at most `STAGING_REMOVAL_S` (the service removes any leftover at start).
+    """
+    if not staging.exists():
+        return
+    trash = hidden_beside(staging)
+    try:
+        os.replace(staging, trash)
+    except OSError:
+        trash = staging
+    deadline = time.monotonic() + STAGING_REMOVAL_S
+    while True:
+        shutil.rmtree(trash, ignore_errors=True)
+        if not trash.exists() or time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
 
 
 class ProductWriter(_Staged):

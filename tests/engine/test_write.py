@@ -12,7 +12,7 @@ import rasterio
 from rio_cogeo.cogeo import cog_validate
 
 from catalog.model import Grid
-from engine.write import LayerSpec, ProductWriter, halve, overview_factors
+from engine.write import LayerSpec, ProductWriter, halve, overview_factors, remove_staging
 
 NAN = np.float32(np.nan)
 
@@ -89,3 +89,37 @@ def test_a_block_off_the_overview_lattice_is_refused(tmp_path: Path) -> None:
                        block=256) as writer, pytest.raises(ValueError, match="aligned"):
         writer.write_block(slice(0, 256), slice(3, 259), np.zeros((1, 256, 256), np.float32))
     assert not (tmp_path / "p").exists()
+
+
+def test_a_staging_folder_a_worker_still_writes_into_leaves_nothing(tmp_path: Path) -> None:
+    # After a cancel, a part still running on a worker writes files into the product's
+    # staging folder while the build removes it (dask cannot stop a running task).
+    import threading
+
+    staging = tmp_path / ".product.0123.partial"
+    staging.mkdir()
+    handle = (staging / "open.tif").open("wb")  # a file the worker already has open
+    started, stop = threading.Event(), threading.Event()
+    written: list[int] = []
+
+    def worker() -> None:
+        i = 0
+        while not stop.is_set():
+            try:
+                (staging / f"part-{i}.tif").write_bytes(b"x" * 4096)
+            except OSError:
+                return  # its folder is gone: the part fails, as PartWriter's would
+            written.append(i)
+            i += 1
+            started.set()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert started.wait(5)
+    remove_staging(staging)
+    handle.write(b"y" * 4096)  # still writing through the open file: no new name appears
+    handle.close()
+    stop.set()
+    thread.join(5)
+    assert written  # the worker did write while the folder was being removed
+    assert list(tmp_path.iterdir()) == []
