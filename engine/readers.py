@@ -221,42 +221,37 @@ class _Pool:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._idle: OrderedDict[tuple[str, str], list[Any]] = OrderedDict()
+        # One idle handle a file at most: its reads are grouped in one job.
+        self._idle: dict[tuple[str, str], Any] = {}
         self._count = 0
         self._lock = threading.Lock()
 
     def take(self, key: tuple[str, str], make: Callable[[], Any]) -> Any:
         with self._lock:
-            idle = self._idle.get(key)
-            if idle:
-                handle = idle.pop()
+            handle = self._idle.pop(key, None)
+            if handle is not None:
                 self._count -= getattr(handle, "weight", 1)
-                if not idle:
-                    del self._idle[key]
                 return handle
         return make()
 
     def give(self, key: tuple[str, str], handle: Any) -> None:
         weight = getattr(handle, "weight", 1)
         with self._lock:
-            idle = self._idle.setdefault(key, [])
-            if idle or self._count + weight > self.limit:
-                # One idle handle a file is enough (its reads are grouped in one job); each
-                # keeps its last compressed tile in memory. A full pool keeps the ones it has.
-                handle.close()
-                if not idle:
-                    del self._idle[key]
+            if key not in self._idle and self._count + weight <= self.limit:
+                self._idle[key] = handle
+                self._count += weight
                 return
-            idle.append(handle)
-            self._count += weight
+        # The file has an idle handle already (each keeps its last compressed tile in
+        # memory), or the pool is full and keeps the ones it has.
+        handle.close()
 
     def close(self, which: Callable[[tuple[str, str]], bool]) -> None:
         """Close the idle handles whose key ``which`` selects."""
         with self._lock:
             for key in [k for k in self._idle if which(k)]:
-                for handle in self._idle.pop(key):
-                    handle.close()
-                    self._count -= getattr(handle, "weight", 1)
+                handle = self._idle.pop(key)
+                handle.close()
+                self._count -= getattr(handle, "weight", 1)
 
 
 class TileCache:

@@ -314,7 +314,7 @@ def _served(items_path: Path, remote: bool) -> Iterator[tuple[Path, RangeServer 
         yield remote_items(items_path, server.url, Path(tmp) / "items.ndjson"), server
 
 
-def _import_libraries(case: str) -> None:
+def import_libraries(case: str) -> None:
     """Import an in-process case's libraries before the clock starts (not what is measured)."""
     import dask.array  # noqa: F401
     import numpy as np
@@ -347,7 +347,7 @@ def measure(case: str, layout: wl.Layout, remote: bool, threads: int) -> dict[st
     """Run ``case`` once on ``layout``; its figures."""
     generated = ensure_workload(layout)
     items_path = wl.items_file(SIZE, layout=layout)
-    _import_libraries(case)
+    import_libraries(case)
     with _served(items_path, remote) as (path, server):
         run = Run(path, items_path.parent, server.url if server is not None else None,
                   wl.unaligned_bbox(SIZE), threads)

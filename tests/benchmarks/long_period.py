@@ -51,7 +51,7 @@ def measure(case: str, dates: int, threads: int) -> dict[str, Any]:
     """Run ``case`` once on the workload of ``dates``; its figures."""
     ensure_workload(dates)
     items_path = wl.items_file(SIZE, n_dates=dates)
-    lc._import_libraries(case)
+    lc.import_libraries(case)
     run = lc.Run(items_path, items_path.parent, None, wl.lonlat_bbox(SIZE, INSET), threads,
                  period=PERIOD)
     start = time.perf_counter()
