@@ -74,10 +74,11 @@ class TileSpill:
         while done < len(view):
             done += os.pwrite(self._file.fileno(), view[done:], offset + done)
 
-    def read(self, offset: int, shape: tuple[int, ...], dtype: np.dtype[Any]) -> npt.NDArray[Any]:
-        """The tile stored at ``offset``."""
+    def read(self, offset: int, shape: tuple[int, ...], dtype: np.dtype[Any],
+             out: npt.NDArray[Any] | None = None) -> npt.NDArray[Any]:
+        """The tile stored at ``offset``, in ``out`` if given (of that shape and dtype)."""
         assert self._file is not None, "read before reserve"
-        tile = np.empty(shape, dtype)
+        tile = np.empty(shape, dtype) if out is None else out
         view = tile.data.cast("B")
         done = 0
         while done < len(view):

@@ -200,6 +200,7 @@ def test_a_cache_too_small_for_the_order_spills_and_decodes_each_tile_once(
     # to the spill, and the product is the one a cache large enough makes.
     import engine.load
     from engine import readers
+    from engine.tile_buffers import TileBuffers
     from engine.tile_spill import TileSpill
 
     monkeypatch.setattr(engine.load, "BLOCK_BUDGET", 0)  # 512 px blocks on 1024 px tiles
@@ -212,8 +213,15 @@ def test_a_cache_too_small_for_the_order_spills_and_decodes_each_tile_once(
     products = {}
     for name, budget in (("large", 1 << 30), ("small", 8 << 20)):
         spill = TileSpill(str(tmp_path), limit=1 << 30)
+        # The small build keeps no file open between reads either: each file's tiles are
+        # decoded at its one open (`readers._decode_ahead`), the later ones into the spill.
+        monkeypatch.setattr(readers, "_pool", readers._Pool(1 << 30 if name == "large" else 0))
+        # The small cache's tiles are decoded and read back into used arrays, the large
+        # one's into new ones: stale values would show in the comparison below.
+        buffers = TileBuffers(16 if name == "small" else 0)
+        monkeypatch.setattr(readers, "_buffers", buffers)
         monkeypatch.setattr(readers, "_tiles", readers.TileCache(
-            budget, spill, counted=readers._count_spill))
+            budget, spill, counted=readers._count_spill, buffers=buffers))
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="engine.pipeline"):
             products[name] = build_product(order, items, tmp_path / name)
@@ -224,8 +232,13 @@ def test_a_cache_too_small_for_the_order_spills_and_decodes_each_tile_once(
         assert found is not None, line
         again, spilled, back = (int(v) for v in found.groups())
         assert again == 0
+        opens, reopens = (int(v) for v in re.findall(r"(\d+) (?:opens|reopens)", line))
+        # The plan opens each file for its header; with no file kept open, its first read
+        # opens it again, and no later read does (4 tiles a file here: 45 more without).
+        assert reopens <= opens if name == "small" else reopens == 0, line
         assert (spilled > 0 and back >= spilled) if name == "small" else spilled == 0
         assert spill.used == 0  # the build's end gave every slot back
+        assert buffers.reused > 0 if name == "small" else buffers.reused == 0
     for path in sorted(products["large"].glob("*.tif")):
         with rasterio.open(path) as large, rasterio.open(products["small"] / path.name) as small:
             assert np.array_equal(large.read(), small.read(), equal_nan=True), path.name

@@ -140,3 +140,22 @@ def test_a_slot_being_read_is_not_reused_until_the_read_ends(tmp_path: Path) -> 
 
 def test_a_spill_of_no_bytes_keeps_nothing(tmp_path: Path) -> None:
     assert TileSpill(str(tmp_path), limit=0).reserve(1) is None
+
+
+def test_a_tile_decoded_ahead_of_its_one_read_waits_in_the_spill(tmp_path: Path) -> None:
+    # `readers._decode_ahead`: a file about to be closed has its other tiles decoded now.
+    # With one read announced and no reader yet, a tile that does not fit the memory must
+    # still be kept, where a reader's own tile with no read left need not be.
+    spill = TileSpill(str(tmp_path), limit=1024)
+    cache = TileCache(budget=32, spill=spill)
+    cache.expect({"held": 1, "a": 1, "b": 1})
+    futures, _ = cache.claim(["held"])
+    cache.fill("held", futures[0], tile(9))  # fills the memory
+    assert cache.unread(["held", "a", "b", "c"]) == ["a", "b"]  # c: nothing announced
+    futures, missing = cache.claim(["a", "b"])
+    assert missing == [0, 1]
+    cache.fill("a", futures[0], tile(1), ahead=True)
+    cache.fill("b", futures[1], tile(2))  # as a reader's: its one read is being served
+    assert cache.spilled == 1 and cache.unread(["a", "b"]) == ["b"]
+    futures, missing = cache.claim(["a"])
+    assert missing == [] and futures[0].result()[0, 0] == 1
