@@ -66,10 +66,12 @@ SPILL_BYTES = int(os.environ.get("L3A_SPILL_MB", "16384")) * 1024**2
 IO_THREADS = int(os.environ.get("L3A_IO_THREADS", "16"))
 #: Bytes of tiles a block reader fetches ahead of the one it places.
 AHEAD_BYTES = 64 * 1024**2
-#: Idle open datasets kept by the process, in bytes of what they hold (least recently used
-#: closed first). An open GDAL dataset keeps its last compressed tile: 132 inputs in 1024 px
-#: tiles kept open held 200 MB. Closing each after use cost instead a reopen a read (1-2 ms:
-#: 4 s of a build over 2,112 tiles of 512 px).
+#: Idle open datasets kept by the process, in bytes of what they hold (`_Pool`: a full pool
+#: keeps what it has). An open GDAL dataset keeps its last compressed tile: 132 inputs in
+#: 1024 px tiles kept open held 200 MB. Closing each after use cost instead a reopen a read
+#: (0.5 ms with the GIL held, 1-2 ms in all: 4 s of a build over 2,112 tiles of 512 px); a
+#: handle the pool cannot keep first decodes its file's other announced tiles
+#: (`_decode_ahead`).
 OPEN_BYTES = int(os.environ.get("L3A_OPEN_MB", "96")) * 1024**2
 #: Used tiles' arrays kept to decode into again (`engine.tile_buffers`), at most: at 2 MB a
 #: tile (1024 px), 32 MB more at the peak.
