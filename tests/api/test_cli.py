@@ -93,6 +93,27 @@ def test_a_build_does_not_import_the_web_stack_nor_the_cluster_client() -> None:
     assert not web & modules
 
 
+def test_the_command_keeps_openblas_to_one_thread_unless_told() -> None:
+    # OpenBLAS threads spin on a machine whose cores the build's own threads use (`api`).
+    code = ("import ctypes, api.cli, engine.pipeline, numpy\n"
+            "paths = {line.split()[-1] for line in open('/proc/self/maps') if 'openblas' in line}\n"
+            "counts = []\n"
+            "for path in sorted(paths):\n"
+            "    lib = ctypes.CDLL(path)\n"
+            "    for name in ('scipy_openblas_get_num_threads64_', "
+            "'scipy_openblas_get_num_threads', 'openblas_get_num_threads'):\n"
+            "        if hasattr(lib, name):\n"
+            "            counts.append(getattr(lib, name)())\n"
+            "print(counts)")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    for told, expected in ((None, 1), ("2", 2)):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env=env if told is None else env | {"OPENBLAS_NUM_THREADS": told},
+                              timeout=120, check=True)
+        counts = json.loads(done.stdout)
+        assert counts and set(counts) == {expected}, (told, counts)
+
+
 def test_a_local_synthesis_imports_neither_dask_nor_a_stac_client(small_demo: Path,
                                                                    tmp_path: Path) -> None:
     # A whole local build, the synthesis's cloud pass included, reads its blocks directly:
