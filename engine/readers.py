@@ -330,21 +330,27 @@ class TileCache:
             return [key for key in keys if self._pending.get(key, 0) > 0
                     and key not in self._entries and key not in self._spilled]
 
-    def claim(self, keys: Sequence[Any]) -> tuple[list[Future[npt.NDArray[Any]]], list[int]]:
+    def claim(self, keys: Sequence[Any], rows: Sequence[tuple[int, int]] | None = None
+              ) -> tuple[list[Future[npt.NDArray[Any]]], list[int]]:
         """The futures of ``keys``, and the positions of those nobody is decoding yet.
 
         The caller must `fill` every future it was given to decode. Spilled tiles are read
-        back here, in the caller's thread.
+        back here, in the caller's thread; with ``rows`` (a row range of each tile), only
+        those rows are: the others of the tile read back hold stale values, so such a
+        future is for the caller alone, which reads no other row (a 128 px block of a
+        512 px tile reads a quarter of it back, not all of it).
         """
         futures: list[Future[npt.NDArray[Any]]] = []
         missing: list[int] = []
-        on_disk: list[tuple[Future[npt.NDArray[Any]], Any, int, tuple[int, ...], Any]] = []
+        on_disk: list[tuple[Future[npt.NDArray[Any]], Any, int, tuple[int, ...], Any,
+                            tuple[int, int] | None]] = []
         with self._lock:
             for i, key in enumerate(keys):
                 entry = self._entries.get(key)
                 if entry is None and key in self._spilled:
                     entry = Future()
-                    on_disk.append((entry, key, *self._spilled[key]))
+                    on_disk.append((entry, key, *self._spilled[key],
+                                    None if rows is None else rows[i]))
                     self._reading[key] = self._reading.get(key, 0) + 1
                 elif entry is None:
                     entry = Future()
@@ -353,9 +359,9 @@ class TileCache:
                 else:
                     self._entries.move_to_end(key)
                 futures.append(entry)
-        for entry, key, offset, shape, dtype in on_disk:
+        for entry, key, offset, shape, dtype, wanted in on_disk:
             try:
-                entry.set_result(self._spill_in(key, offset, shape, dtype))
+                entry.set_result(self._spill_in(key, offset, shape, dtype, wanted))
             except OSError as exc:
                 entry.set_exception(exc)
         return futures, missing
@@ -416,15 +422,19 @@ class TileCache:
         if written and self._counted is not None:
             self._counted(key, "spilled")
 
-    def _spill_in(self, key: Any, offset: int, shape: tuple[int, ...],
-                  dtype: np.dtype[Any]) -> npt.NDArray[Any]:
-        """Read a spilled tile back; its slot is not reused while it is read."""
+    def _spill_in(self, key: Any, offset: int, shape: tuple[int, ...], dtype: np.dtype[Any],
+                  rows: tuple[int, int] | None = None) -> npt.NDArray[Any]:
+        """Read a spilled tile back, or its ``rows``; its slot is not reused while it is read."""
         assert self.spill is not None
         try:
             if self.buffers is None:
-                tile = self.spill.read(offset, shape, dtype)
+                tile = np.empty(shape, dtype)
             else:
-                tile = self.spill.read(offset, shape, dtype, out=self.buffers.take(shape, dtype))
+                tile = self.buffers.take(shape, dtype)
+            r0, r1 = (0, shape[0]) if rows is None else rows
+            # A C-ordered tile's rows are contiguous bytes: the range is one read.
+            row_bytes = tile[0].nbytes if shape[0] else 0
+            self.spill.read(offset + r0 * row_bytes, tile[r0:r1].shape, dtype, out=tile[r0:r1])
         finally:
             with self._lock:
                 self._reading[key] -= 1
@@ -711,15 +721,21 @@ def units_of(info: SourceInfo, rows: tuple[int, int],
 
 
 def fetch(session: str, env: tuple[tuple[str, Any], ...], href: str, info: SourceInfo,
-          units: Sequence[tuple[int, int]]) -> list[Future[npt.NDArray[Any]]]:
+          units: Sequence[tuple[int, int]],
+          rows: tuple[int, int] | None = None) -> list[Future[npt.NDArray[Any]]]:
     """Start fetching units of ``href``; cached ones, or ones being decoded, are not read again.
 
     The missing units are read by one job, on one open handle: an open GDAL dataset keeps
     its last compressed tile (about 1.5 MB for a 1024 px tile), so handles are few, one per
-    file being read.
+    file being read. With ``rows`` (the source rows the caller reads), tiles read back from
+    the spill are read back on those rows only, and their futures are the caller's alone.
     """
     keys = [(session, href, ur, uc) for ur, uc in units]
-    futures, missing = _tiles.claim(keys)
+    unit_rows = info.unit[0]
+    within = None if rows is None else [
+        (max(rows[0] - ur * unit_rows, 0), min(rows[1] - ur * unit_rows, unit_rows))
+        for ur, _ in units]
+    futures, missing = _tiles.claim(keys, within)
     if len(missing) < len(keys):
         stats_of(session).count(cache_hits=len(keys) - len(missing))
     if missing:
@@ -966,7 +982,9 @@ class TiledReader:
             while len(started) < len(lattice) - done and (not started or ahead < AHEAD_BYTES):
                 _, _, next_href, _, _, next_units = lattice[done + len(started)]
                 info = infos[next_href]
-                started.append(fetch(self.session, self.env, next_href, info, next_units))
+                next_where = lattice[done + len(started)][4]
+                started.append(fetch(self.session, self.env, next_href, info, next_units,
+                                     None if next_where is None else next_where[0]))
                 ahead += len(next_units) * _unit_bytes(info)
             futures = started.popleft()
             ahead -= len(units) * _unit_bytes(infos[href])

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.contract import COMPOSITE_DATE_NODATA, METHODS, QUALITY, QualityLayer
+from engine.methods import medoid_kernel
 from engine.methods.base import F32, Observations, Reduction, dn_to_reflectance
 from engine.methods.indices import (
     BLUE,
@@ -58,9 +59,6 @@ INDEX_BANDS = (BLUE, GREEN, RED, NIR, NIR08, SWIR16, SWIR22)
 MEDOID_MIN_COUNT = 4
 
 DATE_NODATA = COMPOSITE_DATE_NODATA
-#: Elements of the (B, rows, X) difference of one strip of the medoid loop: 512 KiB float32,
-#: small enough for the pair loop's temporaries to stay in a core's L2 cache.
-_STRIP_ELEMENTS = 1 << 17
 #: Below this share of medoid pixels, the medoid gathers those pixels; above, it runs on all.
 _MEDOID_GATHER_SHARE = 0.5
 #: Elements of one chunk of the medoid's (T, Bm, pixels) float32 features: 21 MiB, 65,536
@@ -98,9 +96,9 @@ def snow_like(ndsi_: F32, tcb_: F32) -> Bool:
 def medoid_scores(features: F32, valid: Bool) -> F32:
     """Sum of Euclidean distances of each valid observation to every other valid one.
 
-    Memory stays at a few (T, ...) float32 arrays: the pairs i < j are visited once and d_ij
-    is added to both scores, never building a (T, T, ...) array. The pixels are processed in
-    strips along the first spatial axis so that the pair loop's temporaries stay in cache.
+    Memory stays at the (T, ...) scores: the pairs i < j are visited once and d_ij is added
+    to both scores, never building a (T, T, ...) array (`engine.methods.medoid_kernel`,
+    compiled; strips of pixels keep the pair loop in cache).
 
     Args:
         features: float32 (T, B, *S) reflectances, S any spatial shape ((Y, X) or (P,));
@@ -109,42 +107,20 @@ def medoid_scores(features: F32, valid: Bool) -> F32:
 
     Returns:
         float32 (T, *S): sum_j ||x_j - x_i|| over valid j for a valid i, +inf for an
-        invalid i (so that np.argmin never picks it).
+        invalid i (so that np.argmin never picks it). Each score sums its d_ij in ascending
+        j, as a loop over j would: identical spectra get bit-identical scores, and argmin's
+        tie goes to the earliest.
 
     """
     t_count, band_count = features.shape[:2]
     spatial = features.shape[2:]
-    score = np.zeros((t_count, *spatial), dtype=np.float32)
     if not spatial or spatial[0] == 0:
-        return score
-    per_row = max(1, band_count * int(np.prod(spatial[1:], dtype=np.int64)))
-    rows = max(1, _STRIP_ELEMENTS // per_row)
-    zero = np.float32(0)
-    for r0 in range(0, spatial[0], rows):
-        strip = slice(r0, r0 + rows)
-        v, sc = valid[:, strip], score[:, strip]
-        # Invalid observations become 0 (a contiguous copy of the strip): no NaN of nodata
-        # can reach the sums, and a pair is masked by two multiplications, faster than a
-        # where= per pair.
-        f = np.where(v[:, None], features[:, :, strip], zero)
-        weight = v.astype(np.float32)
-        diff = np.empty(f.shape[1:], dtype=np.float32)
-        dist = np.empty(f.shape[2:], dtype=np.float32)
-        for i in range(t_count):
-            for j in range(i + 1, t_count):
-                np.subtract(f[i], f[j], out=diff)
-                np.square(diff, out=diff)
-                np.sum(diff, axis=0, out=dist)
-                np.sqrt(dist, out=dist)
-                # A pair counts only when both are valid.
-                dist *= weight[i]
-                dist *= weight[j]
-                # Each score sums its d_ij in ascending j, as a loop over j would: identical
-                # spectra get bit-identical scores, and argmin's tie goes to the earliest.
-                sc[i] += dist
-                sc[j] += dist
-    score[~valid] = np.inf
-    return score
+        return np.zeros((t_count, *spatial), dtype=np.float32)
+    flat = np.ascontiguousarray(features, dtype=np.float32).reshape(t_count, band_count, -1)
+    score = np.empty((t_count, flat.shape[2]), dtype=np.float32)
+    medoid_kernel.scores(flat, np.ascontiguousarray(valid, dtype=np.bool_).reshape(t_count, -1),
+                         score)
+    return score.reshape(t_count, *spatial)
 
 
 def _take(values: npt.NDArray[_G], index: Index) -> npt.NDArray[_G]:

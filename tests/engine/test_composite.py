@@ -356,8 +356,49 @@ def test_medoid_chunks_and_strips_do_not_change_the_result(
     monkeypatch.setattr(composite, "_MEDOID_GATHER_SHARE", share)
     reference = Composite().reduce(obs)
     monkeypatch.setattr(composite, "_MEDOID_CHUNK_ELEMENTS", 3 * 7 * 7)  # 3 px of 7 dates
-    monkeypatch.setattr(composite, "_STRIP_ELEMENTS", 1)  # one pixel per strip
     assert_reductions_equal(Composite().reduce(obs), reference)
+
+
+def numpy_medoid_scores(features: npt.NDArray[np.float32],
+                        valid: npt.NDArray[np.bool_]) -> npt.NDArray[np.float32]:
+    """The medoid's scores in numpy, as the composite computed them before its kernel: the
+    formulation the compiled one must reproduce bit for bit."""
+    t_count = features.shape[0]
+    f = np.where(valid[:, None], features, np.float32(0))
+    weight = valid.astype(np.float32)
+    score = np.zeros(valid.shape, dtype=np.float32)
+    for i in range(t_count):
+        for j in range(i + 1, t_count):
+            diff = np.square(f[i] - f[j])
+            dist = np.sqrt(np.sum(diff, axis=0)) * weight[i] * weight[j]
+            score[i] += dist
+            score[j] += dist
+    score[~valid] = np.inf
+    return score
+
+
+@pytest.mark.parametrize("shape", [(1,), (256,), (2 * 256 + 37,), (9, 61)])
+def test_the_compiled_medoid_scores_are_numpys_bit_for_bit(shape: tuple[int, ...]) -> None:
+    # Strips of 256 pixels: one pixel, one whole strip, a last partial strip, 2-D pixels.
+    rng = np.random.default_rng(7)
+    t_count = 23
+    features = rng.random((t_count, 7, *shape), dtype=np.float32) * 0.5
+    valid = rng.random((t_count, *shape)) < 0.7
+    features[~np.broadcast_to(valid[:, None], features.shape)] = np.nan  # nodata ignored
+    valid[3], valid[5] = True, True
+    features[3] = features[5] = rng.random((7, *shape), dtype=np.float32)  # identical spectra
+    got = composite.medoid_scores(features, valid)
+    expected = numpy_medoid_scores(features, valid)
+    assert got.dtype == np.float32 and got.shape == (t_count, *shape)
+    assert got.tobytes() == expected.tobytes()
+    assert np.array_equal(got[3], got[5])
+    assert np.isinf(got[~valid]).all() and np.isfinite(got[valid]).all()
+
+
+def test_medoid_scores_of_two_observations_are_their_distance() -> None:
+    features = np.array([[[0.1], [0.2]], [[0.4], [0.6]]], dtype=np.float32)  # (T=2, B=2, P=1)
+    score = composite.medoid_scores(features, np.ones((2, 1), dtype=bool))
+    assert score[:, 0] == pytest.approx([0.5, 0.5], rel=1e-6)  # sqrt(0.3^2 + 0.4^2)
 
 
 def test_equal_inputs_give_byte_equal_outputs() -> None:

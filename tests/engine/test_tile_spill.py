@@ -106,10 +106,11 @@ class SlowSpill(TileSpill):
         super().__init__(directory, limit=1024)
         self.reading, self.go = threading.Event(), threading.Event()
 
-    def read(self, offset: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    def read(self, offset: int, shape: tuple[int, ...], dtype: np.dtype,
+             out: np.ndarray | None = None) -> np.ndarray:
         self.reading.set()
         assert self.go.wait(5)
-        return super().read(offset, shape, dtype)
+        return super().read(offset, shape, dtype, out)
 
 
 def test_a_slot_being_read_is_not_reused_until_the_read_ends(tmp_path: Path) -> None:
@@ -159,3 +160,22 @@ def test_a_tile_decoded_ahead_of_its_one_read_waits_in_the_spill(tmp_path: Path)
     assert cache.spilled == 1 and cache.unread(["a", "b"]) == ["b"]
     futures, missing = cache.claim(["a"])
     assert missing == [] and futures[0].result()[0, 0] == 1
+
+
+def test_a_tile_read_back_on_some_rows_reads_only_those(tmp_path: Path) -> None:
+    spill = TileSpill(str(tmp_path), limit=4096)
+    cache = TileCache(budget=0, spill=spill)  # every tile read again goes to disk
+    cache.expect({"a": 3})
+    futures, _ = cache.claim(["a"])
+    data = np.arange(8 * 6, dtype=np.uint16).reshape(8, 6)
+    cache.fill("a", futures[0], data)
+    assert cache.spilled == 1
+    # Rows 2 to 5 of the tile: those are the stored ones, the others are not read.
+    reads: list[int] = []
+    read = spill.read
+    spill.read = lambda *args, **kwargs: reads.append(args[1][0]) or read(*args, **kwargs)  # type: ignore[method-assign]
+    (back,), missing = cache.claim(["a"], rows=[(2, 5)])
+    assert missing == [] and reads == [3]  # one read of 3 rows
+    assert np.array_equal(back.result()[2:5], data[2:5])
+    (whole,), _ = cache.claim(["a"])
+    assert reads == [3, 8] and np.array_equal(whole.result(), data)
