@@ -290,6 +290,10 @@ class TileCache:
         self._entries: OrderedDict[Any, Future[npt.NDArray[Any]]] = OrderedDict()
         self._sizes: dict[Any, int] = {}
         self._pending: dict[Any, int] = {}
+        #: Tiles in memory that no read announced, least recently used first: the ones that
+        #: may leave. In a build every read is announced, and a fill then finds at once that
+        #: none may (scanning every entry under the lock, each fill, held up the readers).
+        self._unannounced: OrderedDict[Any, None] = OrderedDict()
         self._used = 0
         #: Tiles in the spill: offset, shape, dtype; tiles being written to it, being read
         #: from it (by how many readers), and slots to free once their readers are done.
@@ -304,6 +308,7 @@ class TileCache:
         with self._lock:
             for key, count in counts.items():
                 self._pending[key] = self._pending.get(key, 0) + count
+                self._unannounced.pop(key, None)
 
     def release(self, key: Any) -> None:
         """One announced read of ``key`` is done; the last one lets the tile go."""
@@ -358,6 +363,8 @@ class TileCache:
                     missing.append(i)
                 else:
                     self._entries.move_to_end(key)
+                    if key in self._unannounced:
+                        self._unannounced.move_to_end(key)
                 futures.append(entry)
         for entry, key, offset, shape, dtype, wanted in on_disk:
             try:
@@ -379,9 +386,12 @@ class TileCache:
             mine = self._entries.get(key) is entry
             if mine and tile is not None:
                 self._sizes[key] = tile.nbytes
+                if key not in self._pending:
+                    self._unannounced[key] = None
                 self._used += tile.nbytes
                 if not self._evict(key):
                     self._used -= self._sizes.pop(key)
+                    self._unannounced.pop(key, None)
                     # Only a tile read again later: its readers now have it already.
                     if self.spill is not None and self._pending.get(key, 0) > (0 if ahead else 1):
                         offset = self.spill.reserve(tile.nbytes)
@@ -463,16 +473,17 @@ class TileCache:
         budget, the newcomer does not fit: keeping the older ones serves their announced
         reads, where evicting them in turn would make every read of a long cycle miss.
         """
-        for key in list(self._entries):
+        for key in list(self._unannounced):
             if self._used <= self.budget:
                 return True
-            if key in self._sizes and key not in self._pending and key != newcomer:
+            if key != newcomer:
                 self._forget(key)
         return self._used <= self.budget
 
     def _forget(self, key: Any) -> None:
         entry = self._entries.pop(key)
         self._used -= self._sizes.pop(key)
+        self._unannounced.pop(key, None)
         if self.buffers is not None:
             self.buffers.give(entry.result())  # a tile in `_sizes` is decoded
 
@@ -482,6 +493,7 @@ class TileCache:
             for key in [k for k in self._entries if which(k)]:
                 del self._entries[key]
                 self._used -= self._sizes.pop(key, 0)
+                self._unannounced.pop(key, None)
             for key in [k for k in self._spilled if which(k)]:
                 self._unspill(key)
             for key in [k for k in self._pending if which(k)]:

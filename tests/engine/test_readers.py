@@ -70,6 +70,17 @@ def test_over_budget_unannounced_tiles_go_first_then_newcomers_are_not_kept() ->
     assert cache.used == 64 and cache.claim(["c"])[1] == [0]
 
 
+def test_unannounced_tiles_leave_least_recently_used_first_and_announced_ones_stay() -> None:
+    cache = TileCache(budget=96)  # three tiles
+    for key, value in (("x", 0), ("y", 1), ("z", 2)):
+        decode_now(cache, key, value)
+    assert cache.claim(["x"])[1] == []  # x used again: y, then z, are now the oldest
+    cache.expect({"y": 1})  # y announced once in memory: it may no longer leave
+    decode_now(cache, "w", 3)  # over budget: z leaves, not y (older, announced) nor x
+    assert cache.claim(["y", "x", "w"])[1] == []
+    assert cache.claim(["z"])[1] == [0]
+
+
 def test_a_failed_decode_reaches_its_waiters_and_is_retried() -> None:
     cache = TileCache(budget=1024)
     futures, _ = cache.claim(["a"])
