@@ -172,6 +172,7 @@ def end_session(session: str) -> dict[str, int]:
     wait(running)
     _tiles.drop(lambda key: ours(key[0]))
     _pool.close(lambda key: ours(key[0]))
+    _buffers.clear()  # a long-lived worker does not keep a build's arrays between builds
     with _infos_lock:
         for key in [k for k in _infos if ours(k[0])]:
             del _infos[key]
@@ -245,19 +246,20 @@ class _Pool:
     def keeps(self, key: tuple[str, str], handle: Any) -> bool:
         """Whether `give` would keep ``handle`` idle now (rather than close it)."""
         with self._lock:
-            weight = getattr(handle, "weight", 1)
-            return key not in self._idle and self._count + weight <= self.limit
+            return self._fits(key, handle)
 
     def give(self, key: tuple[str, str], handle: Any) -> None:
-        weight = getattr(handle, "weight", 1)
         with self._lock:
-            if key not in self._idle and self._count + weight <= self.limit:
+            if self._fits(key, handle):
                 self._idle[key] = handle
-                self._count += weight
+                self._count += getattr(handle, "weight", 1)
                 return
         # The file has an idle handle already (each keeps its last compressed tile in
         # memory), or the pool is full and keeps the ones it has.
         handle.close()
+
+    def _fits(self, key: tuple[str, str], handle: Any) -> bool:
+        return key not in self._idle and self._count + getattr(handle, "weight", 1) <= self.limit
 
     def close(self, which: Callable[[tuple[str, str]], bool]) -> None:
         """Close the idle handles whose key ``which`` selects."""
@@ -285,7 +287,9 @@ class TileCache:
     def __init__(self, budget: int, spill: TileSpill | None = None,
                  counted: Callable[[Any, str], None] | None = None,
                  buffers: TileBuffers | None = None) -> None:
-        self.budget, self.spill, self.buffers = budget, spill, buffers
+        self.budget, self.spill = budget, spill
+        #: Where tiles go once the cache lets them go; without one, nothing is kept.
+        self.buffers = buffers if buffers is not None else TileBuffers(0)
         self._counted = counted
         self._entries: OrderedDict[Any, Future[npt.NDArray[Any]]] = OrderedDict()
         self._sizes: dict[Any, int] = {}
@@ -397,8 +401,7 @@ class TileCache:
                         offset = self.spill.reserve(tile.nbytes)
                     if offset is None:
                         del self._entries[key]
-                        if self.buffers is not None:
-                            self.buffers.give(tile)  # free once its readers have placed it
+                        self.buffers.give(tile)  # free once its readers have placed it
                     else:
                         self._writing.add(key)  # served from memory until written
             elif mine:
@@ -427,8 +430,7 @@ class TileCache:
                 self._spilled[key] = (offset, tile.shape, tile.dtype)
             else:  # released or dropped while written
                 self.spill.free(offset, tile.nbytes)
-        if self.buffers is not None:
-            self.buffers.give(tile)  # its readers have it; the cache no longer does
+        self.buffers.give(tile)  # its readers have it; the cache no longer does
         if written and self._counted is not None:
             self._counted(key, "spilled")
 
@@ -437,10 +439,7 @@ class TileCache:
         """Read a spilled tile back, or its ``rows``; its slot is not reused while it is read."""
         assert self.spill is not None
         try:
-            if self.buffers is None:
-                tile = np.empty(shape, dtype)
-            else:
-                tile = self.buffers.take(shape, dtype)
+            tile = self.buffers.take(shape, dtype)
             r0, r1 = (0, shape[0]) if rows is None else rows
             # A C-ordered tile's rows are contiguous bytes: the range is one read.
             row_bytes = tile[0].nbytes if shape[0] else 0
@@ -484,8 +483,7 @@ class TileCache:
         entry = self._entries.pop(key)
         self._used -= self._sizes.pop(key)
         self._unannounced.pop(key, None)
-        if self.buffers is not None:
-            self.buffers.give(entry.result())  # a tile in `_sizes` is decoded
+        self.buffers.give(entry.result())  # a tile in `_sizes` is decoded
 
     def drop(self, which: Callable[[Any], bool]) -> None:
         """Forget the entries and announced reads whose key ``which`` selects."""
@@ -992,9 +990,8 @@ class TiledReader:
         ahead = 0
         for done, (t, a, href, plan, where, units) in enumerate(lattice):
             while len(started) < len(lattice) - done and (not started or ahead < AHEAD_BYTES):
-                _, _, next_href, _, _, next_units = lattice[done + len(started)]
+                _, _, next_href, _, next_where, next_units = lattice[done + len(started)]
                 info = infos[next_href]
-                next_where = lattice[done + len(started)][4]
                 started.append(fetch(self.session, self.env, next_href, info, next_units,
                                      None if next_where is None else next_where[0]))
                 ahead += len(next_units) * _unit_bytes(info)

@@ -253,3 +253,17 @@ def test_a_cache_too_small_for_the_order_spills_and_decodes_each_tile_once(
     for path in sorted(products["large"].glob("*.tif")):
         with rasterio.open(path) as large, rasterio.open(products["small"] / path.name) as small:
             assert np.array_equal(large.read(), small.read(), equal_nan=True), path.name
+
+
+def test_ending_a_session_lets_the_used_tile_arrays_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A service's worker runs builds one after another: between them it keeps no tiles.
+    from engine import readers
+    from engine.tile_buffers import TileBuffers
+
+    monkeypatch.setattr(readers, "_buffers", TileBuffers(4))
+    used = np.zeros((8, 8), np.uint16)
+    readers._buffers.give(used)
+    del used
+    readers.end_session("a-build-that-ended")
+    readers._buffers.take((8, 8), np.dtype(np.uint16))
+    assert (readers._buffers.reused, readers._buffers.allocated) == (0, 1)  # a new array
